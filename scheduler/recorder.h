@@ -1,0 +1,85 @@
+/* recorder: what the recorder role's three files share. recorder.c runs the
+ * loop (events topic, batches, offsets, PostgreSQL outages);
+ * recorder_sql.c turns events into the rows of `tasks` and `task_events`
+ * and writes a batch in one transaction; recorder_redis.c restores the live
+ * status (df:task:{id}) that Redis lost, from what PostgreSQL holds. */
+#ifndef DF_RECORDER_H
+#define DF_RECORDER_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "df_error.h"
+#include "df_pg.h"
+
+/* How long df:task:{id} of a finished task lives, and how far back the
+ * restore after a Redis restart goes (the same 3 days the worker keeps). */
+#define DF_RECORDER_KEEP_S (3 * 24 * 3600)
+
+/* The columns of a "task row" result, as returned by df_recorder_sql_write
+ * and df_recorder_sql_recent (times in Unix milliseconds, NULL when unset). */
+enum {
+    DF_RECORDER_COL_TASK_ID = 0,
+    DF_RECORDER_COL_STATE,
+    DF_RECORDER_COL_ATTEMPT,
+    DF_RECORDER_COL_TYPE,
+    DF_RECORDER_COL_CONNECTOR,
+    DF_RECORDER_COL_WORKER,
+    DF_RECORDER_COL_AT_MS, /* last_event_at: when the current state was reached */
+    DF_RECORDER_COL_ERROR_CODE,
+    DF_RECORDER_COL_ERROR_MESSAGE,
+    DF_RECORDER_COL_RESULT, /* JSON text */
+    DF_RECORDER_COL_STARTED_MS,
+    DF_RECORDER_COL_FINISHED_MS,
+};
+
+/* ---- recorder_sql.c ------------------------------------------------------ */
+
+/* The record the batch statements take for one event (event is borrowed and
+ * must already be valid under the event schema): its fields with `at`
+ * normalised to UTC milliseconds, the task's type and connector, and the
+ * task message's fields the `tasks` table keeps (each only when it has the
+ * right type, so a sloppy task message cannot fail a batch). Returns a new
+ * object (caller json_decref) or NULL with err set (DF_ERR_INVALID) when a
+ * value is out of what the tables accept. */
+json_t *df_recorder_record_new(const json_t *event, df_error_t *err);
+
+/* Record a batch (records: a JSON array of df_recorder_record_new objects,
+ * borrowed) in one transaction: upsert the `tasks` rows (latest state wins),
+ * then insert the events into `task_events` (duplicates ignored). On DF_OK,
+ * *tasks gets the batch's task rows after the upsert (the
+ * DF_RECORDER_COL_* columns; caller PQclears) and *inserted the number of
+ * events that were new. On failure the transaction is rolled back (or gone
+ * with the connection) and err says why (retryable for connection-type
+ * failures). */
+df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, PGresult **tasks,
+                                long long *inserted, df_error_t *err);
+
+/* Task rows (DF_RECORDER_COL_* columns) updated in the last
+ * DF_RECORDER_KEEP_S seconds with task_id > after ("" for the first page),
+ * in task_id order, at most limit. Caller PQclears; NULL with err set. */
+PGresult *df_recorder_sql_recent(df_pg_t *pg, const char *after, int limit, df_error_t *err);
+
+/* ---- recorder_redis.c ---------------------------------------------------- */
+
+typedef struct df_recorder_redis df_recorder_redis_t;
+
+/* The Redis side of the recorder for url (copied). Connects lazily, so a
+ * Redis that is down does not stop the recorder. NULL with err set
+ * (DF_ERR_INVALID / DF_ERR_UNSUPPORTED) when the URL is unusable. Caller
+ * destroys. */
+df_recorder_redis_t *df_recorder_redis_new(const char *url, df_error_t *err);
+void df_recorder_redis_destroy(df_recorder_redis_t *rr);
+
+/* Write the task rows of rows (borrowed) into df:task:{id} where Redis does
+ * not already hold the same or a newer state. Best effort: Redis errors are
+ * logged (paced), never returned. */
+void df_recorder_redis_restore(df_recorder_redis_t *rr, const PGresult *rows);
+
+/* Housekeeping, called from the loop: reconnect when due, check the
+ * df:recorder:epoch marker every few seconds, and while a restore from
+ * PostgreSQL is under way, do one page of it (pg borrowed; skipped when it
+ * is not connected). */
+void df_recorder_redis_tick(df_recorder_redis_t *rr, df_pg_t *pg);
+
+#endif

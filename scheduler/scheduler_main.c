@@ -1,0 +1,78 @@
+/* datafleet-scheduler: the control plane. Commands:
+ *   run      run the roles (cron, recorder, api; all by default)
+ *   migrate  apply the PostgreSQL migrations and exit */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "df_log.h"
+#include "df_program.h"
+#include "scheduler.h"
+
+static const df_option_t options[] = {
+    DF_COMMON_OPTIONS(df_scheduler_config_t),
+    { "roles", "DATAFLEET_ROLES", DF_OPT_STRING, "recorder", 0, 0, NULL,
+      "roles this process runs, comma-separated (recorder)", offsetof(df_scheduler_config_t, roles),
+      0 },
+    { "migrations-dir", "DATAFLEET_MIGRATIONS_DIR", DF_OPT_STRING, NULL, 0, 0, NULL,
+      "folder of NNN_name.sql migrations (default: the installed schemas/sql)",
+      offsetof(df_scheduler_config_t, migrations_dir), 0 },
+    { "group", "DATAFLEET_RECORDER_GROUP", DF_OPT_STRING, "datafleet-recorder", 0, 0, NULL,
+      "consumer group of the recorder role", offsetof(df_scheduler_config_t, recorder_group), 0 },
+    { "batch-size", "DATAFLEET_RECORDER_BATCH", DF_OPT_INT, "500", 1, 100000, NULL,
+      "events written to PostgreSQL per transaction by the recorder",
+      offsetof(df_scheduler_config_t, batch_size), 0 },
+    { "batch-wait", "DATAFLEET_RECORDER_BATCH_WAIT", DF_OPT_DURATION, "100ms", 1, 60000, NULL,
+      "longest wait to fill a recorder batch", offsetof(df_scheduler_config_t, batch_wait_ms), 0 },
+};
+
+static const df_exit_code_t exit_codes[] = {
+    { DF_EXIT_OK, "stopped cleanly, or the command succeeded" },
+    { DF_EXIT_FAILURE, "a dependency failed (Kafka, Redis or PostgreSQL) or a migration failed" },
+    { DF_EXIT_USAGE, "bad option, value or command" },
+};
+
+static const df_program_t program = {
+    .name = "datafleet-scheduler",
+    .summary = "The datafleet control plane: schedules, delayed retries, pipelines, the event\n"
+               "recorder (events -> PostgreSQL history) and the REST API.",
+    .usage = "[OPTIONS] [COMMAND]",
+    .details = "Commands:\n"
+               "  run        run the roles given by --roles (the default command)\n"
+               "  migrate    apply pending PostgreSQL migrations and exit\n",
+    .options = options,
+    .n_options = sizeof(options) / sizeof(options[0]),
+    .exit_codes = exit_codes,
+    .n_exit_codes = sizeof(exit_codes) / sizeof(exit_codes[0]),
+};
+
+int main(int argc, char **argv)
+{
+    df_scheduler_config_t cfg;
+    df_args_t args;
+    df_parse_result_t parsed;
+    const char *command;
+    int rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    parsed = df_program_start(&program, &cfg, &cfg.common, "scheduler", argc, argv, &args);
+    if (parsed != DF_PARSE_RUN) {
+        df_config_free(&program, &cfg);
+        df_args_free(&args);
+        return parsed == DF_PARSE_EXIT ? DF_EXIT_OK : DF_EXIT_USAGE;
+    }
+    command = args.count > 0 ? args.values[0] : "run";
+    if (strcmp(command, "migrate") == 0 && args.count == 1) {
+        rc = df_scheduler_migrate(&cfg);
+    } else if (strcmp(command, "run") == 0 && args.count <= 1) {
+        df_program_handle_signals();
+        rc = df_scheduler_run(&cfg);
+    } else {
+        fprintf(stderr, "%s: unknown command or extra arguments: \"%s\"\n", program.name, command);
+        fprintf(stderr, "Try '%s --help' for more information.\n", program.name);
+        rc = DF_EXIT_USAGE;
+    }
+    df_config_free(&program, &cfg);
+    df_args_free(&args);
+    return rc;
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Shared helpers of the end-to-end tests: each test runs whole datafleet
+# processes (workers, the recorder) against the real stack that tests/run
+# started, in its own namespace: a topic prefix, a consumer group and a
+# scratch PostgreSQL database of its own, so tests never see each other's
+# tasks. Everything a test starts is stopped by an EXIT trap, whatever
+# happens.
+#
+# Usage in a test:  source "$(dirname "$0")/lib.sh"; e2e_init name; ...; e2e_finish
+set -euo pipefail
+
+E2E_SRC=${DF_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+E2E_BIN=${DF_BUILD_DIR:-$E2E_SRC/build/dev}
+E2E_PIDS=()
+E2E_PASSED=0
+E2E_FAILED=0
+
+: "${DATAFLEET_KAFKA_BROKERS:?is not set: run the e2e tier through tests/run}"
+: "${DATAFLEET_REDIS_URL:?is not set: run the e2e tier through tests/run}"
+: "${DATAFLEET_DATABASE_URL:?is not set: run the e2e tier through tests/run}"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# e2e_init NAME: a private namespace for this test.
+e2e_init() {
+    E2E_NAME=$1
+    local tag
+    tag="$(printf '%s%04x' "$1" $((RANDOM)))"
+    tag=${tag//[^a-z0-9]/}
+    E2E_DIR=$E2E_BIN/e2e-logs/$tag
+    rm -rf "$E2E_DIR"
+    mkdir -p "$E2E_DIR"
+    export DATAFLEET_TOPIC_PREFIX="e2e.$tag."
+    export DATAFLEET_GROUP="e2e-$tag-workers"
+    export DATAFLEET_RECORDER_GROUP="e2e-$tag-recorder"
+    E2E_ADMIN_URL=$DATAFLEET_DATABASE_URL
+    E2E_DB="e2e_$tag"
+    psql -q -v ON_ERROR_STOP=1 "$E2E_ADMIN_URL" -c "CREATE DATABASE $E2E_DB" >/dev/null
+    export DATAFLEET_DATABASE_URL="${E2E_ADMIN_URL%/*}/$E2E_DB"
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT TERM
+    log "test $E2E_NAME: prefix $DATAFLEET_TOPIC_PREFIX, database $E2E_DB, logs $E2E_DIR"
+}
+
+e2e_cleanup() {
+    local rc=$?
+    for pid in "${E2E_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    for pid in "${E2E_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "${E2E_DB:-}" ]; then
+        psql -q "$E2E_ADMIN_URL" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    if [ "$rc" -ne 0 ] && [ -n "${E2E_DIR:-}" ]; then
+        for f in "$E2E_DIR"/*.log; do
+            [ -f "$f" ] || continue
+            echo "---- last lines of $f"
+            tail -n 15 "$f"
+        done
+    fi
+    exit "$rc"
+}
+
+# start_worker ID [options...]: a worker in the background; its pid in $!.
+start_worker() {
+    local id=$1
+    shift
+    "$E2E_BIN/datafleet-worker" --worker-id "$id" --heartbeat 500ms --lease-ttl 3s \
+        --kafka-props "session.timeout.ms=6000;heartbeat.interval.ms=500" "$@" \
+        >>"$E2E_DIR/$id.log" 2>&1 &
+    E2E_PIDS+=("$!")
+    eval "PID_${id//-/_}=$!"
+}
+
+# start_recorder [ID]: the scheduler's recorder role.
+start_recorder() {
+    local id=${1:-recorder}
+    "$E2E_BIN/datafleet-scheduler" --roles recorder --batch-wait 50ms run >>"$E2E_DIR/$id.log" 2>&1 &
+    E2E_PIDS+=("$!")
+    eval "PID_${id//-/_}=$!"
+}
+
+# q SQL: one value from the test's database.
+q() { psql -qtAX -v ON_ERROR_STOP=1 "$DATAFLEET_DATABASE_URL" -c "$1"; }
+
+rcli() {
+    local url=${DATAFLEET_REDIS_URL#redis://}
+    local hostport=${url%%/*}
+    redis-cli -h "${hostport%:*}" -p "${hostport##*:}" "$@"
+}
+
+# noop_tasks N PARAMS_JSON [extra JSON fields]: N task lines of NDJSON.
+noop_tasks() {
+    local n=$1 params=$2 extra=${3:-}
+    python3 - "$n" "$params" "$extra" <<'PY'
+import json, sys
+n, params, extra = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+base = {"type": "export", "connector": "noop", "params": params}
+if extra:
+    base.update(json.loads(extra))
+line = json.dumps(base, separators=(",", ":"))
+sys.stdout.write((line + "\n") * n)
+PY
+}
+
+# submit_ndjson FILE: submit, ids to FILE.ids; fails unless all accepted.
+submit_ndjson() {
+    "$E2E_BIN/datafleet-submit" --ndjson "$1" >"$1.ids" 2>>"$E2E_DIR/submit.log"
+}
+
+# wait_for DESCRIPTION TIMEOUT_S COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+    local what=$1 timeout=$2
+    shift 2
+    local end=$((SECONDS + timeout))
+    until "$@"; do
+        if [ "$SECONDS" -ge "$end" ]; then
+            log "timed out after ${timeout}s waiting for: $what"
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+# sql_is SQL EXPECTED: for wait_for.
+sql_is() { [ "$(q "$1" 2>/dev/null)" = "$2" ]; }
+
+# check DESCRIPTION COMMAND...: one assertion.
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        E2E_PASSED=$((E2E_PASSED + 1))
+        log "ok: $what"
+    else
+        E2E_FAILED=$((E2E_FAILED + 1))
+        log "FAILED: $what"
+    fi
+}
+
+# check_eq DESCRIPTION ACTUAL EXPECTED
+check_eq() {
+    if [ "$2" = "$3" ]; then
+        E2E_PASSED=$((E2E_PASSED + 1))
+        log "ok: $1 ($2)"
+    else
+        E2E_FAILED=$((E2E_FAILED + 1))
+        log "FAILED: $1: got '$2', expected '$3'"
+    fi
+}
+
+e2e_finish() {
+    echo "$E2E_PASSED passed, $E2E_FAILED failed"
+    [ "$E2E_FAILED" -eq 0 ] && [ "$E2E_PASSED" -gt 0 ]
+}
+
+# redis_count_state STATE IDS_FILE: how many of the tasks have that state in
+# Redis (one EVAL over all their keys).
+redis_count_state() {
+    local state=$1 file=$2
+    local -a keys
+    mapfile -t keys < <(sed 's/^/df:task:/' "$file")
+    rcli EVAL "local n = 0 for _, k in ipairs(KEYS) do if redis.call('HGET', k, 'state') == ARGV[1] then n = n + 1 end end return n" \
+        "${#keys[@]}" "${keys[@]}" "$state"
+}

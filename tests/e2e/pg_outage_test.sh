@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# PostgreSQL stopped for 20 s under load (f): the recorder holds its batch,
+# reconnects, and afterwards `tasks` and `task_events` are complete.
+source "$(dirname "$0")/lib.sh"
+e2e_init pgdown
+N=2000
+: "${DATAFLEET_HOME:?is not set: run through tests/run (the test stops and starts PostgreSQL)}"
+
+start_recorder
+start_worker w1 --concurrency 16
+start_worker w2 --concurrency 16
+noop_tasks "$N" '{"sleep_ms":[0,20]}' >"$E2E_DIR/tasks.ndjson"
+submit_ndjson "$E2E_DIR/tasks.ndjson" &
+submitter=$!
+wait_for "some history written" 60 sql_is "SELECT count(*) > 0 FROM tasks" t
+log "stopping PostgreSQL for 20 s"
+"$E2E_SRC/deploy/local/stack" down postgres >>"$E2E_DIR/stack.log" 2>&1
+sleep 20
+"$E2E_SRC/deploy/local/stack" up postgres >>"$E2E_DIR/stack.log" 2>&1
+log "PostgreSQL is back"
+wait "$submitter"
+
+wait_for "every task recorded succeeded" 180 \
+    sql_is "SELECT count(*) FROM tasks WHERE state = 'succeeded'" "$N"
+check_eq "rows in tasks" "$(q 'SELECT count(*) FROM tasks')" "$N"
+check_eq "queued + running + succeeded events of every task" \
+    "$(q "SELECT count(*) FROM task_events WHERE state IN ('queued','running','succeeded')")" $((3 * N))
+check "the recorder saw the outage and recovered" grep -q "PostgreSQL" "$E2E_DIR/recorder.log"
+check "the recorder is still alive" kill -0 "$PID_recorder"
+e2e_finish
