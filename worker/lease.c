@@ -13,8 +13,10 @@
  * ARGV: worker, ttl_ms, attempt, type, connector, now, max_takeovers. */
 static const char start_lua[] =
     "local state = redis.call('HGET', KEYS[1], 'state')\n"
-    "if state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled' then\n"
-    "  return {'terminal', state, '0'}\n"
+    "if state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled'\n"
+    "   or (state == 'retrying' and\n"
+    "       tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') >= tonumber(ARGV[3])) then\n"
+    "  return {'terminal', state, '0', redis.call('HGET', KEYS[1], 'event') or ''}\n"
     "end\n"
     "local holder = redis.call('GET', KEYS[2])\n"
     "if holder then return {'busy', holder, '0'} end\n"
@@ -126,7 +128,7 @@ static const char *reply_str(const redisReply *r, size_t i)
 }
 
 df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_lease_start_t *result,
-                         char *token, int *takeovers, df_error_t *err)
+                         char *token, int *takeovers, char **event, df_error_t *err)
 {
     char task_key[KEY_MAX], lease_key[KEY_MAX], cancel_key[KEY_MAX];
     char ttl[24], attempt[16], now[40], maxt[16];
@@ -155,12 +157,15 @@ df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_le
         return err->code;
     verdict = reply_str(r, 0);
     token[0] = '\0';
+    *event = NULL;
     *takeovers = atoi(reply_str(r, 2));
     if (strcmp(verdict, "ok") == 0) {
         *result = DF_LEASE_ACQUIRED;
         snprintf(token, DF_LEASE_TOKEN_MAX, "%s", reply_str(r, 1));
     } else if (strcmp(verdict, "terminal") == 0) {
+        const char *stored = reply_str(r, 3);
         *result = DF_LEASE_TERMINAL;
+        *event = *stored ? strdup(stored) : NULL;
     } else if (strcmp(verdict, "busy") == 0) {
         *result = DF_LEASE_BUSY;
     } else if (strcmp(verdict, "cancelled") == 0) {

@@ -36,9 +36,14 @@ typedef struct df_lease_request {
 df_code_t df_lease_prepare(df_redis_t *redis, df_error_t *err);
 
 /* Try to take the lease. token (DF_LEASE_TOKEN_MAX) gets "worker|fence" on
- * ACQUIRED; *takeovers gets the task's takeover count. */
+ * ACQUIRED; *takeovers gets the task's takeover count. On TERMINAL (the
+ * task ended, or a retry of this attempt was already handed back), *event
+ * gets the outcome event the ending run recorded (caller frees; NULL when
+ * none was kept): a redelivered message re-sends it, so an outcome whose
+ * event was lost in a crash still reaches the history (same event_id, so
+ * never twice). */
 df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_lease_start_t *result,
-                         char *token, int *takeovers, df_error_t *err);
+                         char *token, int *takeovers, char **event, df_error_t *err);
 
 /* Record a state change. final: DF_LEASE_RUNNING (the run goes on),
  * DF_LEASE_FINAL (terminal: the lease is released and the hash expires

@@ -233,7 +233,8 @@ static void poison(run_t *run, const char *code, const df_error_t *why)
 
 /* Take the lease, waiting while another run holds it. Returns the verdict,
  * or -1 when the worker is shutting down first. */
-static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers)
+static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
+                      char **stored_event)
 {
     const df_worker_config_t *cfg = run->r->rt->cfg;
     df_lease_request_t req = {
@@ -259,7 +260,8 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers)
             continue;
         }
         df_error_init(&err);
-        if (df_lease_start(redis, &req, &verdict, run->slot->token, takeovers, &err) != DF_OK) {
+        if (df_lease_start(redis, &req, &verdict, run->slot->token, takeovers, stored_event,
+                           &err) != DF_OK) {
             redis_failed(run->r, &err);
             continue;
         }
@@ -278,21 +280,10 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers)
 static void finish(run_t *run, const char *state, const char *code, df_outcome_t *out)
 {
     int final = df_state_is_terminal(state) ? DF_LEASE_FINAL : DF_LEASE_RELEASE;
-    char *fields = outcome_fields(out, code);
+    char *fields = NULL, *event_text = NULL;
     int fenced = 0;
-    json_t *ev;
+    json_t *ev, *f;
 
-    if (!redis_update(run, state, final, fields, &fenced)) {
-        free(fields);
-        return; /* shutting down with Redis gone: the task comes back */
-    }
-    free(fields);
-    if (fenced) {
-        df_warn("task %s: the lease was taken by another run; leaving the outcome to it",
-                run->task_id);
-        df_dispatch_done(run->r->rt->dispatch, run->slot);
-        return;
-    }
     ev = new_event(run, state);
     if (!ev)
         return;
@@ -305,7 +296,46 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
         json_object_set_new(next, "attempt", json_integer(run->attempt + 1));
         json_object_set_new(ev, "task", next);
     }
-    send_event(run, ev, run->slot);
+    /* The event is kept with the state: if this worker dies before the event
+     * is in Kafka, the next owner of the message re-sends it. */
+    event_text = json_dumps(ev, JSON_COMPACT);
+    fields = outcome_fields(out, code);
+    f = fields ? json_loads(fields, 0, NULL) : NULL;
+    free(fields);
+    fields = NULL;
+    if (f && event_text) {
+        json_object_set_new(f, "event", json_string(event_text));
+        fields = json_dumps(f, JSON_COMPACT);
+    }
+    json_decref(f);
+    free(event_text);
+    if (!redis_update(run, state, final, fields, &fenced)) {
+        free(fields);
+        json_decref(ev);
+        return; /* shutting down with Redis gone: the task comes back */
+    }
+    free(fields);
+    if (fenced) {
+        df_warn("task %s: the lease was taken by another run; leaving the outcome to it",
+                run->task_id);
+        df_dispatch_done(run->r->rt->dispatch, run->slot);
+    } else {
+        send_event(run, ev, run->slot);
+    }
+    json_decref(ev);
+}
+
+/* A redelivered message of a task that already ended: send the outcome
+ * event its run recorded again (same event_id: the history keeps it once),
+ * since the run may have died before the event reached Kafka. */
+static void resend_outcome(run_t *run, const char *stored_event)
+{
+    json_t *ev = stored_event ? json_loads(stored_event, 0, NULL) : NULL;
+
+    if (ev)
+        send_event(run, ev, run->slot);
+    else
+        df_dispatch_done(run->r->rt->dispatch, run->slot);
     json_decref(ev);
 }
 
@@ -429,6 +459,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
     json_error_t jerr;
     df_error_t err;
     int takeovers = 0;
+    char *stored_event = NULL;
     int verdict;
 
     df_error_init(&err);
@@ -478,12 +509,12 @@ static void run_slot(runner_t *r, df_slot_t *slot)
     if (df_task_str(run.task, "deadline"))
         df_time_parse(df_task_str(run.task, "deadline"), &run.deadline_ms);
 
-    verdict = take_lease(&run, &def, &takeovers);
+    verdict = take_lease(&run, &def, &takeovers, &stored_event);
     switch (verdict) {
     case -1: /* shutting down before it started: leave it for the next owner */ goto out;
     case DF_LEASE_TERMINAL:
         df_debug("task %s already finished: acknowledged without running", run.task_id);
-        df_dispatch_done(r->rt->dispatch, slot);
+        resend_outcome(&run, stored_event);
         goto out;
     case DF_LEASE_CANCELLED: {
         df_outcome_t o;
@@ -521,6 +552,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
     }
     execute(&run, &def);
 out:
+    free(stored_event);
     df_log_ctx_clear();
     json_decref(run.task);
     df_dispatch_finished(r->rt->dispatch, slot);
