@@ -50,7 +50,8 @@ typedef struct df_task_ctx {
     const json_t *params;
     const char *task_id;
     const char *connector;
-    const json_t *connector_config; /* the connector's `config` (borrowed) */
+    const json_t *connector_config;  /* the connector's `config` (borrowed) */
+    const json_t *connector_secrets; /* name -> secret string (borrowed; never log) */
     int attempt;
     int64_t deadline_ms; /* unix ms, 0 when none */
     /* Non-zero when the operation should stop now (checks the deadline too). */

@@ -1,18 +1,202 @@
-/* registry: connector lookup by name (see registry.h). Until the registry
- * in PostgreSQL lands, the built-in connectors are the only ones. */
+/* registry: connector lookup by name (see registry.h). */
 #include "registry.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const df_connector_def_t builtin[] = {
-    { "noop", &df_connector_noop, NULL },
+#include "df_log.h"
+#include "df_schema.h"
+
+#define SECRET_FILE_MAX (64 * 1024)
+
+static const df_connector_ops_t *const kinds[] = {
+    &df_connector_noop,
 };
+
+static json_t *loaded; /* array of connector objects with resolved secrets */
+static json_t *empty_object;
+
+const df_connector_ops_t *df_registry_kind_ops(const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i]->kind, kind) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+static const json_t *empty(void)
+{
+    if (!empty_object)
+        empty_object = json_object();
+    return empty_object;
+}
+
+void df_registry_clear(void)
+{
+    json_decref(loaded);
+    loaded = NULL;
+}
+
+/* Read a secret from a file (trailing newline dropped). */
+static char *read_secret_file(const char *path, df_error_t *err, const char *where)
+{
+    FILE *f = fopen(path, "r");
+    char *buf;
+    size_t n;
+
+    if (!f) {
+        df_error_set(err, DF_ERR_INVALID, where, "cannot read secret file %s: %s", path,
+                     strerror(errno));
+        return NULL;
+    }
+    buf = malloc(SECRET_FILE_MAX + 1);
+    n = buf ? fread(buf, 1, SECRET_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > SECRET_FILE_MAX) {
+        free(buf);
+        df_error_set(err, DF_ERR_INVALID, where, "secret file %s is over %d bytes", path,
+                     SECRET_FILE_MAX);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Replace each secret reference of conn by its value. */
+static df_code_t resolve_secrets(json_t *conn, const char *name, df_error_t *err)
+{
+    json_t *secrets = json_object_get(conn, "secrets");
+    const char *key;
+    json_t *value;
+    char where[256];
+
+    json_object_foreach(secrets, key, value)
+    {
+        const char *env = json_string_value(json_object_get(value, "env"));
+        const char *file = json_string_value(json_object_get(value, "file"));
+        snprintf(where, sizeof(where), "/%s/secrets/%s", name, key);
+        if (env) {
+            const char *v = getenv(env);
+            if (!v || !*v)
+                return df_error_set(err, DF_ERR_INVALID, where,
+                                    "connector %s: secret %s: environment variable %s is not set",
+                                    name, key, env);
+            df_log_redact_add(v);
+            json_object_set_new(secrets, key, json_string(v));
+        } else if (file) {
+            char *v = read_secret_file(file, err, where);
+            if (!v)
+                return err->code;
+            df_log_redact_add(v);
+            json_object_set_new(secrets, key, json_string(v));
+            free(v);
+        } else if (json_is_string(value)) {
+            df_log_redact_add(json_string_value(value));
+        }
+    }
+    return DF_OK;
+}
+
+df_code_t df_registry_load_file(const char *path, df_error_t *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *list, *conn, *out;
+    df_schema_t *schema;
+    size_t i;
+
+    if (!doc)
+        return df_error_set(err, DF_ERR_INVALID, path, "%s: line %d: %s", path, jerr.line,
+                            jerr.text);
+    list = json_is_array(doc) ? doc : json_object_get(doc, "connectors");
+    if (!json_is_array(list)) {
+        json_decref(doc);
+        return df_error_set(err, DF_ERR_INVALID, path,
+                            "%s: expected an array of connectors or {\"connectors\": [...]}", path);
+    }
+    schema = df_schema_load_named("connector", err);
+    if (!schema) {
+        json_decref(doc);
+        return err->code;
+    }
+    out = json_array();
+    json_array_foreach(list, i, conn)
+    {
+        const char *name = json_string_value(json_object_get(conn, "name"));
+        json_t *copy;
+        size_t j;
+        json_t *seen;
+
+        if (!df_schema_validate(schema, conn, err)) {
+            df_error_prefix(err, "%s: connector %zu (%s) at %s", path, i, name ? name : "?",
+                            err->field[0] ? err->field : "/");
+            goto fail;
+        }
+        if (strcmp(name, "noop") == 0) {
+            df_error_set(err, DF_ERR_INVALID, "/name", "%s: the name \"noop\" is built in", path);
+            goto fail;
+        }
+        json_array_foreach(out, j, seen)
+        {
+            if (strcmp(json_string_value(json_object_get(seen, "name")), name) == 0) {
+                df_error_set(err, DF_ERR_INVALID, "/name", "%s: connector %s is defined twice",
+                             path, name);
+                goto fail;
+            }
+        }
+        copy = json_deep_copy(conn);
+        json_array_append_new(out, copy);
+        if (resolve_secrets(copy, name, err))
+            goto fail;
+        if (!df_registry_kind_ops(json_string_value(json_object_get(copy, "kind"))))
+            df_warn("connector %s: kind %s is not implemented by this worker; its tasks fail", name,
+                    json_string_value(json_object_get(copy, "kind")));
+    }
+    df_schema_destroy(schema);
+    json_decref(doc);
+    json_decref(loaded);
+    loaded = out;
+    df_info("loaded %zu connector(s) from %s", json_array_size(out), path);
+    return DF_OK;
+fail:
+    df_schema_destroy(schema);
+    json_decref(doc);
+    json_decref(out);
+    return err->code;
+}
 
 bool df_registry_find(const char *name, df_connector_def_t *out)
 {
-    for (size_t i = 0; name && i < sizeof(builtin) / sizeof(builtin[0]); i++) {
-        if (strcmp(builtin[i].name, name) == 0) {
-            *out = builtin[i];
+    size_t i;
+    json_t *conn;
+
+    if (!name)
+        return false;
+    if (strcmp(name, "noop") == 0) {
+        df_connector_def_t def = {
+            "noop", "noop", &df_connector_noop, empty(), empty(), NULL, true
+        };
+        *out = def;
+        return true;
+    }
+    json_array_foreach(loaded, i, conn)
+    {
+        if (strcmp(json_string_value(json_object_get(conn, "name")), name) == 0) {
+            json_t *enabled = json_object_get(conn, "enabled");
+            const char *kind = json_string_value(json_object_get(conn, "kind"));
+            out->name = json_string_value(json_object_get(conn, "name"));
+            out->kind = kind;
+            out->ops = df_registry_kind_ops(kind);
+            out->config =
+                json_object_get(conn, "config") ? json_object_get(conn, "config") : empty();
+            out->secrets =
+                json_object_get(conn, "secrets") ? json_object_get(conn, "secrets") : empty();
+            out->limits = json_object_get(conn, "limits");
+            out->enabled = !json_is_false(enabled);
             return true;
         }
     }

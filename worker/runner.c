@@ -356,13 +356,14 @@ static df_connector_op_fn op_for(const df_connector_ops_t *ops, const char *type
 static void execute(run_t *run, const df_connector_def_t *def)
 {
     const df_worker_config_t *cfg = run->r->rt->cfg;
-    df_connector_op_fn op = op_for(def->ops, run->type);
+    df_connector_op_fn op = def->ops ? op_for(def->ops, run->type) : NULL;
     df_task_ctx_t ctx = {
         .task = run->task,
         .params = json_object_get(run->task, "params"),
         .task_id = run->task_id,
         .connector = def->name,
         .connector_config = def->config,
+        .connector_secrets = def->secrets,
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,
@@ -374,9 +375,15 @@ static void execute(run_t *run, const df_connector_def_t *def)
     df_outcome_init(&out);
     for (;;) {
         ctx.attempt = run->attempt;
-        if (!op)
+        if (!def->enabled)
+            df_outcome_set(&out, DF_OUTCOME_PERMANENT, "connector_disabled",
+                           "connector %s is disabled", def->name);
+        else if (!def->ops)
+            df_outcome_set(&out, DF_OUTCOME_PERMANENT, "unsupported_kind",
+                           "this worker does not implement connector kind %s", def->kind);
+        else if (!op)
             df_outcome_set(&out, DF_OUTCOME_PERMANENT, "unsupported",
-                           "connector kind %s does not do %s tasks", def->ops->kind, run->type);
+                           "connector kind %s does not do %s tasks", def->kind, run->type);
         else
             op(&ctx, &out);
         why = ctx_should_stop(&ctx);

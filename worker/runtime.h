@@ -20,7 +20,10 @@ typedef struct df_runtime {
     const df_worker_config_t *cfg;
     char worker_id[128];
     df_kafka_config_t kcfg;
-    df_kafka_consumer_t *consumer;
+    df_kafka_consumer_t *consumers[3]; /* one per task topic consumed */
+    char consumer_topics[3][DF_KAFKA_TOPIC_MAX];
+    size_t nconsumers;
+    int wake_fd[2]; /* librdkafka queues write here when they turn non-empty */
     df_kafka_producer_t *producer;
     df_dispatch_t *dispatch;
     char events_topic[DF_KAFKA_TOPIC_MAX];

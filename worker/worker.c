@@ -6,6 +6,9 @@
  * commit, leave the group. */
 #include "worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include "df_task.h"
 #include "connector.h"
 #include "lease.h"
+#include "registry.h"
 #include "runtime.h"
 
 df_code_t df_runtime_send(df_runtime_t *rt, const char *topic, const char *key, json_t *doc,
@@ -75,16 +79,19 @@ static void on_store(void *opaque, const char *topic, int32_t partition, int64_t
     df_error_t err;
 
     df_error_init(&err);
-    if (df_kafka_consumer_store(rt->consumer, topic, partition, next_offset, &err) &&
-        err.code != DF_ERR_CONFLICT)
-        df_warn("cannot store offset %lld for %s/%d: %s", (long long)next_offset, topic,
-                (int)partition, err.message);
+    for (size_t i = 0; i < rt->nconsumers; i++) {
+        if (strcmp(rt->consumer_topics[i], topic) != 0)
+            continue;
+        if (df_kafka_consumer_store(rt->consumers[i], topic, partition, next_offset, &err) &&
+            err.code != DF_ERR_CONFLICT)
+            df_warn("cannot store offset %lld for %s/%d: %s", (long long)next_offset, topic,
+                    (int)partition, err.message);
+        return;
+    }
 }
 
 typedef struct loop_state {
     df_runtime_t *rt;
-    bool paused;
-    bool repause; /* partitions were assigned while paused */
 } loop_state_t;
 
 static void on_rebalance(void *opaque, df_kafka_rebalance_t event,
@@ -104,27 +111,35 @@ static void on_rebalance(void *opaque, df_kafka_rebalance_t event,
             : event == DF_KAFKA_REVOKED ? "revoked"
                                         : "lost",
             parts->cnt);
-    if (event == DF_KAFKA_ASSIGNED && ls->paused)
-        ls->repause = true;
 }
 
-static void set_paused(loop_state_t *ls, bool pause)
+/* Stop fetching (draining at shutdown). */
+static void pause_all(df_runtime_t *rt)
 {
-    rd_kafka_t *rk = df_kafka_consumer_handle(ls->rt->consumer);
-    rd_kafka_topic_partition_list_t *assigned = NULL;
-
-    if (rd_kafka_assignment(rk, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || !assigned)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(rk, assigned);
-    else
-        rd_kafka_resume_partitions(rk, assigned);
-    rd_kafka_topic_partition_list_destroy(assigned);
-    ls->paused = pause;
+    for (size_t i = 0; i < rt->nconsumers; i++) {
+        rd_kafka_t *rk = df_kafka_consumer_handle(rt->consumers[i]);
+        rd_kafka_topic_partition_list_t *assigned = NULL;
+        if (rd_kafka_assignment(rk, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR && assigned) {
+            rd_kafka_pause_partitions(rk, assigned);
+            rd_kafka_topic_partition_list_destroy(assigned);
+        }
+    }
 }
 
-/* Subscribe to the task topics named by --types. */
-static df_code_t subscribe(df_runtime_t *rt, df_error_t *err)
+/* Make librdkafka write a byte to the wake pipe when queue q (borrowed
+ * from rk) turns non-empty, so the loop can wait on every consumer and
+ * the producer at once. */
+static void wake_on(df_runtime_t *rt, rd_kafka_queue_t *q)
+{
+    rd_kafka_queue_io_event_enable(q, rt->wake_fd[1], "w", 1);
+    rd_kafka_queue_destroy(q);
+}
+
+/* One consumer per task topic named by --types, in group GROUP.TYPE: each
+ * topic's partitions are then balanced over the workers on their own (one
+ * group over the three topics balances only the total, and can give one
+ * worker every partition of the busy topic). */
+static df_code_t subscribe(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
 {
     static const struct {
         const char *type;
@@ -132,9 +147,8 @@ static df_code_t subscribe(df_runtime_t *rt, df_error_t *err)
     } types[] = { { "export", DF_KAFKA_TOPIC_TASKS_EXPORT },
                   { "refresh", DF_KAFKA_TOPIC_TASKS_REFRESH },
                   { "lineage", DF_KAFKA_TOPIC_TASKS_LINEAGE } };
-    char names[3][DF_KAFKA_TOPIC_MAX];
-    const char *topics[3];
-    size_t n = 0;
+    df_kafka_config_t ccfg = rt->kcfg;
+    bool wanted[3] = { false, false, false };
     const char *p = rt->cfg->types;
 
     while (p && *p) {
@@ -142,18 +156,8 @@ static df_code_t subscribe(df_runtime_t *rt, df_error_t *err)
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         bool found = false;
         for (size_t i = 0; i < 3; i++) {
-            if (strlen(types[i].type) == len && strncmp(types[i].type, p, len) == 0) {
-                bool dup = false;
-                found = true;
-                if (df_kafka_topic_name(&rt->kcfg, types[i].topic, names[n], sizeof(names[n]), err))
-                    return err->code;
-                for (size_t j = 0; j < n; j++)
-                    dup = dup || strcmp(topics[j], names[n]) == 0;
-                if (!dup) {
-                    topics[n] = names[n];
-                    n++;
-                }
-            }
+            if (strlen(types[i].type) == len && strncmp(types[i].type, p, len) == 0)
+                wanted[i] = found = true;
         }
         if (!found && len > 0)
             return df_error_set(err, DF_ERR_INVALID, "--types",
@@ -161,9 +165,35 @@ static df_code_t subscribe(df_runtime_t *rt, df_error_t *err)
                                 (int)len, p);
         p = comma ? comma + 1 : NULL;
     }
-    if (n == 0)
+    /* Bound librdkafka's own prefetch (the dispatch buffer bounds the rest). */
+    ccfg.nprops = 0;
+    if (df_kafka_config_add_prop(&ccfg, "queued.max.messages.kbytes=16384", err) ||
+        df_kafka_config_add_prop(&ccfg, "queued.min.messages=10000", err))
+        return err->code;
+    for (size_t i = 0; i < rt->kcfg.nprops; i++) /* the user's win */
+        ccfg.props[ccfg.nprops++] = rt->kcfg.props[i];
+    for (size_t i = 0; i < 3; i++) {
+        char group[DF_KAFKA_GROUP_MAX];
+        const char *topic = rt->consumer_topics[rt->nconsumers];
+        df_kafka_consumer_t *c;
+
+        if (!wanted[i])
+            continue;
+        if (df_kafka_topic_name(&rt->kcfg, types[i].topic, rt->consumer_topics[rt->nconsumers],
+                                DF_KAFKA_TOPIC_MAX, err))
+            return err->code;
+        snprintf(group, sizeof(group), "%s.%s", rt->cfg->group, types[i].type);
+        c = df_kafka_consumer_new(&ccfg, group, on_rebalance, ls, err);
+        if (!c)
+            return err->code;
+        rt->consumers[rt->nconsumers++] = c;
+        if (df_kafka_consumer_subscribe(c, &topic, 1, err))
+            return err->code;
+        wake_on(rt, rd_kafka_queue_get_consumer(df_kafka_consumer_handle(c)));
+    }
+    if (rt->nconsumers == 0)
         return df_error_set(err, DF_ERR_INVALID, "--types", "no task type given");
-    return df_kafka_consumer_subscribe(rt->consumer, topics, n, err);
+    return DF_OK;
 }
 
 static df_code_t setup(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
@@ -182,6 +212,8 @@ static df_code_t setup(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
     }
     df_log_set_worker(rt->worker_id);
     rt->started_ms = df_now_ms();
+    if (cfg->connectors_file && df_registry_load_file(cfg->connectors_file, err))
+        return err->code;
 
     df_kafka_config_init(&rt->kcfg);
     snprintf(rt->kcfg.brokers, sizeof(rt->kcfg.brokers), "%s", cfg->common.kafka_brokers);
@@ -224,10 +256,10 @@ static df_code_t setup(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
         return err->code;
     if (df_kafka_topics_ensure(df_kafka_producer_handle(rt->producer), &rt->kcfg, 30000, err))
         return err->code;
-    rt->consumer = df_kafka_consumer_new(&rt->kcfg, cfg->group, on_rebalance, ls, err);
-    if (!rt->consumer)
-        return err->code;
-    return subscribe(rt, err);
+    if (pipe2(rt->wake_fd, O_NONBLOCK | O_CLOEXEC) != 0)
+        return df_error_errno(err, "pipe2", errno);
+    wake_on(rt, rd_kafka_queue_get_main(df_kafka_producer_handle(rt->producer)));
+    return subscribe(rt, ls, err);
 }
 
 /* After the stop signal: finish in-flight tasks within the grace period,
@@ -237,19 +269,22 @@ static void drain(df_runtime_t *rt, loop_state_t *ls)
     int64_t grace_end = df_mono_ms() + rt->cfg->grace_ms;
     df_error_t err;
 
-    set_paused(ls, true);
+    (void)ls;
+    pause_all(rt);
     df_info("stopping: %zu task(s) running, %lld ms to finish", df_dispatch_running(rt->dispatch),
             (long long)rt->cfg->grace_ms);
     /* New starts are refused from now on: queued slots are handed back. */
     df_dispatch_stop_all(rt->dispatch, DF_STOP_HANDBACK, true);
     df_dispatch_stop_all(rt->dispatch, DF_STOP_NONE, false); /* running ones go on */
     while (df_dispatch_running(rt->dispatch) > 0 && df_mono_ms() < grace_end) {
-        rd_kafka_message_t *msg;
-        df_error_init(&err);
-        msg = df_kafka_consumer_poll(rt->consumer, 20, &err);
-        if (msg)
-            rd_kafka_message_destroy(msg); /* paused: not expected; it will come again */
-        df_kafka_producer_poll(rt->producer, 0);
+        for (size_t i = 0; i < rt->nconsumers; i++) {
+            rd_kafka_message_t *msg;
+            df_error_init(&err);
+            msg = df_kafka_consumer_poll(rt->consumers[i], 0, &err);
+            if (msg) /* fetched before the pause: not tracked, so it comes again */
+                rd_kafka_message_destroy(msg);
+        }
+        df_kafka_producer_poll(rt->producer, 20);
     }
     if (df_dispatch_running(rt->dispatch) > 0) {
         df_info("grace period over: handing back %zu running task(s)",
@@ -277,9 +312,9 @@ static void teardown(df_runtime_t *rt, pthread_t *runners, size_t nrunners, bool
     df_error_init(&err);
     if (rt->producer && df_kafka_producer_flush(rt->producer, 10000, &err))
         df_warn("events still unsent at exit: %s (their tasks will run again)", err.message);
-    if (rt->consumer) {
+    for (size_t i = 0; i < rt->nconsumers; i++) {
         df_error_init(&err);
-        if (df_kafka_consumer_close(rt->consumer, &err))
+        if (df_kafka_consumer_close(rt->consumers[i], &err))
             df_warn("leaving the group: %s", err.message);
     }
     /* librdkafka's destroy waits for every message of the handle to be
@@ -291,8 +326,13 @@ static void teardown(df_runtime_t *rt, pthread_t *runners, size_t nrunners, bool
         __atomic_store_n(&rt->dispatch, NULL, __ATOMIC_RELEASE);
         df_dispatch_destroy(d);
     }
-    df_kafka_consumer_destroy(rt->consumer);
+    for (size_t i = 0; i < rt->nconsumers; i++)
+        df_kafka_consumer_destroy(rt->consumers[i]);
     df_kafka_producer_destroy(rt->producer);
+    if (rt->wake_fd[0] >= 0) {
+        close(rt->wake_fd[0]);
+        close(rt->wake_fd[1]);
+    }
 }
 
 int df_worker_run(const df_worker_config_t *cfg)
@@ -304,6 +344,7 @@ int df_worker_run(const df_worker_config_t *cfg)
     size_t nrunners = 0;
     bool heartbeat = false;
     size_t max_buffered = (size_t)cfg->concurrency * 16;
+    int64_t last_poll_full = 0;
     df_error_t err;
     int rc = DF_EXIT_OK;
 
@@ -311,6 +352,7 @@ int df_worker_run(const df_worker_config_t *cfg)
         max_buffered = 1000;
     memset(&rt, 0, sizeof(rt));
     rt.cfg = cfg;
+    rt.wake_fd[0] = rt.wake_fd[1] = -1;
     df_error_init(&err);
     runners = calloc((size_t)cfg->concurrency, sizeof(pthread_t));
     if (!runners)
@@ -335,25 +377,40 @@ int df_worker_run(const df_worker_config_t *cfg)
             (long long)cfg->concurrency);
 
     while (!df_program_stopping()) {
-        rd_kafka_message_t *msg;
-        size_t buffered;
+        bool full = df_dispatch_buffered(rt.dispatch) >= max_buffered;
+        int64_t now = df_mono_ms();
+        size_t got = 0;
 
-        df_error_init(&err);
-        msg = df_kafka_consumer_poll(rt.consumer, ls.paused ? 20 : 50, &err);
-        if (msg)
-            df_dispatch_add(rt.dispatch, msg);
-        else if (err.code)
-            df_warn("consumer: %s", err.message);
-        df_kafka_producer_poll(rt.producer, 0);
-        if (ls.repause) {
-            ls.repause = false;
-            set_paused(&ls, true);
+        /* With a full buffer, fetch nothing (librdkafka holds a bounded
+         * prefetch) but still poll once a second so rebalances are served
+         * and the group keeps us; each such poll adds at most one message
+         * per topic. */
+        if (!full || now - last_poll_full >= 1000) {
+            for (size_t i = 0; i < rt.nconsumers; i++) {
+                for (int k = 0; k < (full ? 1 : 256); k++) {
+                    rd_kafka_message_t *msg;
+                    df_error_init(&err);
+                    msg = df_kafka_consumer_poll(rt.consumers[i], 0, &err);
+                    if (!msg) {
+                        if (err.code)
+                            df_warn("consumer: %s", err.message);
+                        break;
+                    }
+                    df_dispatch_add(rt.dispatch, msg);
+                    got++;
+                }
+            }
+            if (full)
+                last_poll_full = now;
         }
-        buffered = df_dispatch_buffered(rt.dispatch);
-        if (!ls.paused && buffered >= max_buffered)
-            set_paused(&ls, true);
-        else if (ls.paused && buffered <= max_buffered / 2)
-            set_paused(&ls, false);
+        df_kafka_producer_poll(rt.producer, 0);
+        if (!got) {
+            struct pollfd pfd = { .fd = rt.wake_fd[0], .events = POLLIN };
+            char buf[64];
+            if (poll(&pfd, 1, full ? 20 : 100) > 0)
+                while (read(rt.wake_fd[0], buf, sizeof(buf)) > 0)
+                    ;
+        }
     }
     drain(&rt, &ls);
     teardown(&rt, runners, nrunners, heartbeat, beat);

@@ -21,6 +21,7 @@ typedef struct df_worker_config {
     int64_t inline_retry_max_ms;
     int64_t max_message_bytes;
     char *kafka_props;
+    char *connectors_file;
 } df_worker_config_t;
 
 /* Run until SIGTERM/SIGINT (then drain within grace_ms). Returns an exit

@@ -12,8 +12,9 @@ static const df_option_t options[] = {
       "task topics to consume, comma-separated: export, refresh, lineage",
       offsetof(df_worker_config_t, types), 0 },
     { "group", "DATAFLEET_GROUP", DF_OPT_STRING, "datafleet-workers", 0, 0, NULL,
-      "Kafka consumer group shared by the fleet's workers", offsetof(df_worker_config_t, group),
-      0 },
+      "consumer group prefix shared by the fleet's workers: each task topic is consumed by group "
+      "GROUP.TYPE (e.g. datafleet-workers.export), so each topic is balanced on its own",
+      offsetof(df_worker_config_t, group), 0 },
     { "worker-id", "DATAFLEET_WORKER_ID", DF_OPT_STRING, NULL, 0, 0, NULL,
       "this worker's id in logs, leases and heartbeats (default: host-pid)",
       offsetof(df_worker_config_t, worker_id), 0 },
@@ -43,6 +44,10 @@ static const df_option_t options[] = {
     { "kafka-props", "DATAFLEET_KAFKA_PROPS", DF_OPT_STRING, NULL, 0, 0, NULL,
       "extra librdkafka properties, key=value;key=value", offsetof(df_worker_config_t, kafka_props),
       0 },
+    { "connectors", "DATAFLEET_CONNECTORS", DF_OPT_STRING, NULL, 0, 0, NULL,
+      "connectors file (JSON, schemas/connector.v1.schema.json; secrets inline or {\"env\"} / "
+      "{\"file\"} references)",
+      offsetof(df_worker_config_t, connectors_file), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {
