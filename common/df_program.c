@@ -1,6 +1,7 @@
 /* df_program: shared start-up of the datafleet programs. */
 #include "df_program.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@ df_parse_result_t df_program_start(const df_program_t *prog, void *cfg,
     if (common && common->log_level)
         df_log_level_parse(common->log_level, &level);
     df_log_init(component, level);
+    /* libcurl's global state is set up once, before any thread starts. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     return DF_PARSE_RUN;
 }
 

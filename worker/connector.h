@@ -58,13 +58,20 @@ typedef struct df_task_ctx {
     df_stop_reason_t (*should_stop)(struct df_task_ctx *ctx);
     /* Report progress (cumulative); cheap to call often. */
     void (*progress)(struct df_task_ctx *ctx, int64_t rows, int64_t bytes, int64_t chunks);
-    void *runner; /* the runner's own state */
+    struct df_redis *redis;   /* the runner's Redis connection (borrowed; this thread only) */
+    const char *database_url; /* the worker's PostgreSQL (default export source database) */
+    void *runner;             /* the runner's own state */
 } df_task_ctx_t;
 
 typedef df_outcome_kind_t (*df_connector_op_fn)(df_task_ctx_t *ctx, df_outcome_t *out);
 
+struct df_export_ops;
+
 typedef struct df_connector_ops {
     const char *kind;
+    /* Exports with a `source`: the runner streams the source into these
+     * (worker/export.c); NULL when the kind only does export_rows. */
+    const struct df_export_ops *export_ops;
     df_connector_op_fn probe;
     df_connector_op_fn export_rows; /* `export` */
     df_connector_op_fn refresh;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "connector.h"
+#include "export.h"
 #include "df_id.h"
 #include "df_log.h"
 #include "df_redis.h"
@@ -364,6 +365,8 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .connector = def->name,
         .connector_config = def->config,
         .connector_secrets = def->secrets,
+        .redis = redis_of(run->r),
+        .database_url = run->r->rt->cfg->common.database_url,
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,
@@ -384,6 +387,9 @@ static void execute(run_t *run, const df_connector_def_t *def)
         else if (!op)
             df_outcome_set(&out, DF_OUTCOME_PERMANENT, "unsupported",
                            "connector kind %s does not do %s tasks", def->kind, run->type);
+        else if (def->ops->export_ops && strcmp(run->type, "export") == 0 &&
+                 json_object_get(ctx.params, "source"))
+            df_export_run(&ctx, def->ops->export_ops, &out);
         else
             op(&ctx, &out);
         why = ctx_should_stop(&ctx);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "connector.h"
+#include "export.h"
 #include "df_id.h"
 
 static df_outcome_kind_t stopped(df_stop_reason_t why, df_outcome_t *out)
@@ -93,6 +94,7 @@ static df_outcome_kind_t noop_run(df_task_ctx_t *ctx, df_outcome_t *out)
 
 const df_connector_ops_t df_connector_noop = {
     .kind = "noop",
+    .export_ops = &df_export_noop_sink,
     .probe = noop_run,
     .export_rows = noop_run,
     .refresh = noop_run,
