@@ -17,7 +17,7 @@
 #define EXTRA_MAX_BYTES  2048
 #define CTX_FIELD_MAX    128
 #define REDACT_MAX       64
-#define REDACT_VALUE_MAX 512
+#define REDACT_VALUE_MAX 8192 /* access tokens run to a few KB */
 
 static const char *log_component = "datafleet";
 static int log_level = DF_LOG_INFO;
@@ -171,6 +171,29 @@ static void mask_url_passwords(char *text)
     }
 }
 
+/* Mask whole PEM private key blocks ("-----BEGIN ... PRIVATE KEY-----"
+ * to its END line), whatever key they hold. */
+static void mask_pem_blocks(char *text)
+{
+    char *p = text;
+
+    while ((p = strstr(p, "-----BEGIN ")) != NULL) {
+        char *head_end = strstr(p + 11, "-----");
+        char *end;
+        if (!head_end)
+            return;
+        if (!memmem(p, (size_t)(head_end - p), "PRIVATE KEY", 11)) {
+            p = head_end + 5;
+            continue;
+        }
+        end = strstr(head_end + 5, "-----END ");
+        end = end ? strstr(end + 9, "-----") : NULL;
+        end = end ? end + 5 : text + strlen(text);
+        mask_span(text, (size_t)(p - text), (size_t)(end - p));
+        p += 3;
+    }
+}
+
 void df_log_redact(char *text)
 {
     static const char *markers[] = { "Bearer ",
@@ -192,6 +215,7 @@ void df_log_redact(char *text)
     for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
         mask_after(text, markers[i]);
     mask_url_passwords(text);
+    mask_pem_blocks(text);
 
     pthread_mutex_lock(&redact_lock);
     for (size_t i = 0; i < redact_count; i++) {

@@ -9,6 +9,7 @@ start_recorder
 start_worker w1
 start_worker w2
 start_worker w3
+wait_assigned w1 w2 w3
 noop_tasks "$N" '{}' >"$E2E_DIR/tasks.ndjson"
 submit_ndjson "$E2E_DIR/tasks.ndjson"
 check_eq "every task accepted" "$(wc -l <"$E2E_DIR/tasks.ndjson.ids")" "$N"

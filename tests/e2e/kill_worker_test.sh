@@ -3,15 +3,18 @@
 # and no task runs to completion twice.
 source "$(dirname "$0")/lib.sh"
 e2e_init kill9
-N=600
+N=1500
 
 start_recorder
 start_worker w1 --concurrency 8
 start_worker w2 --concurrency 8
 start_worker w3 --concurrency 8
+wait_assigned w1 w2 w3
+
 noop_tasks "$N" '{"sleep_ms":[20,120]}' >"$E2E_DIR/tasks.ndjson"
 submit_ndjson "$E2E_DIR/tasks.ndjson"
 wait_for "some tasks done" 60 sql_is "SELECT count(*) > 100 FROM tasks WHERE state = 'succeeded'" t
+wait_for "w2 running tasks" 60 sql_is "SELECT count(*) > 0 FROM task_events WHERE worker = 'w2' AND state = 'running'" t
 log "kill -9 worker w2 (pid $PID_w2)"
 kill -KILL "$PID_w2"
 

@@ -74,6 +74,14 @@ start_worker() {
     eval "PID_${id//-/_}=$!"
 }
 
+# wait_assigned ID...: each worker holds task partitions (its log says so).
+wait_assigned() {
+    local id
+    for id in "$@"; do
+        wait_for "worker $id assigned partitions" 60 grep -q "rebalance: assigned" "$E2E_DIR/$id.log"
+    done
+}
+
 # start_recorder [ID]: the scheduler's recorder role.
 start_recorder() {
     local id=${1:-recorder}

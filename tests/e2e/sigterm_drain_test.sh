@@ -9,6 +9,7 @@ N=400
 start_recorder
 start_worker w1 --concurrency 8 --grace 3s
 start_worker w2 --concurrency 8 --grace 3s
+wait_assigned w1 w2
 noop_tasks "$N" '{"sleep_ms":[50,400]}' >"$E2E_DIR/tasks.ndjson"
 submit_ndjson "$E2E_DIR/tasks.ndjson"
 wait_for "load under way" 60 sql_is "SELECT count(*) > 50 FROM tasks WHERE state = 'succeeded'" t

@@ -99,6 +99,8 @@ static void test_redaction(void)
     df_info("client secret is s3cr3t-value-42, header Authorization: Bearer eyJhbGciOi.abc.def");
     df_info("url postgresql://user:hunter22@db:5432/x and password=letmein1");
     df_info("body {\"client_secret\":\"abcdef123\"}");
+    df_info("key -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE "
+            "KEY-----\n done");
     out = capture_end();
     CHECK(strstr(out, "s3cr3t-value-42") == NULL);
     CHECK(strstr(out, "eyJhbGciOi") == NULL);
@@ -107,6 +109,8 @@ static void test_redaction(void)
     CHECK(strstr(out, "abcdef123") == NULL);
     CHECK(strstr(out, "user:***@db") != NULL);
     CHECK(strstr(out, "Bearer ***") != NULL);
+    CHECK(strstr(out, "MIIEvQIBADAN") == NULL);
+    CHECK(strstr(out, "key ***") != NULL);
     free(out);
 }
 
