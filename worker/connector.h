@@ -60,7 +60,9 @@ typedef struct df_task_ctx {
     void (*progress)(struct df_task_ctx *ctx, int64_t rows, int64_t bytes, int64_t chunks);
     struct df_redis *redis;   /* the runner's Redis connection (borrowed; this thread only) */
     const char *database_url; /* the worker's PostgreSQL (default export source database) */
-    void *runner;             /* the runner's own state */
+    const struct df_secret_keyring *keyring; /* seals the fleet token cache; NULL: cache off */
+    const char *traceparent;                 /* of the task message, for outbound requests */
+    void *runner;                            /* the runner's own state */
 } df_task_ctx_t;
 
 typedef df_outcome_kind_t (*df_connector_op_fn)(df_task_ctx_t *ctx, df_outcome_t *out);

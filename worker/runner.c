@@ -367,6 +367,8 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .connector_secrets = def->secrets,
         .redis = redis_of(run->r),
         .database_url = run->r->rt->cfg->common.database_url,
+        .keyring = run->r->rt->keyring,
+        .traceparent = run->traceparent[0] ? run->traceparent : NULL,
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,

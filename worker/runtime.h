@@ -31,6 +31,7 @@ typedef struct df_runtime {
     int runners_exit;   /* atomic: runner threads return when set */
     int heartbeat_exit; /* atomic */
     int64_t started_ms;
+    struct df_secret_keyring *keyring; /* DATAFLEET_SECRET_KEY; NULL when unset */
     /* counters (atomic) */
     long long tasks_started, tasks_succeeded, tasks_failed, tasks_dlq;
 } df_runtime_t;

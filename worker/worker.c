@@ -19,6 +19,7 @@
 #include "df_log.h"
 #include "df_program.h"
 #include "df_redis.h"
+#include "df_secret.h"
 #include "df_task.h"
 #include "connector.h"
 #include "lease.h"
@@ -214,6 +215,14 @@ static df_code_t setup(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
     rt->started_ms = df_now_ms();
     if (cfg->connectors_file && df_registry_load_file(cfg->connectors_file, err))
         return err->code;
+    rt->keyring = df_secret_keyring_from_env(err);
+    if (!rt->keyring) {
+        if (err->code != DF_ERR_NOT_FOUND)
+            return err->code; /* a key is set but unusable: say so */
+        df_warn("DATAFLEET_SECRET_KEY is not set: platform tokens are not shared across the "
+                "fleet (each worker fetches its own)");
+        df_error_init(err);
+    }
 
     df_kafka_config_init(&rt->kcfg);
     snprintf(rt->kcfg.brokers, sizeof(rt->kcfg.brokers), "%s", cfg->common.kafka_brokers);
@@ -329,6 +338,7 @@ static void teardown(df_runtime_t *rt, pthread_t *runners, size_t nrunners, bool
     for (size_t i = 0; i < rt->nconsumers; i++)
         df_kafka_consumer_destroy(rt->consumers[i]);
     df_kafka_producer_destroy(rt->producer);
+    df_secret_keyring_destroy(rt->keyring);
     if (rt->wake_fd[0] >= 0) {
         close(rt->wake_fd[0]);
         close(rt->wake_fd[1]);
