@@ -139,7 +139,11 @@ class Proc:
     def term(self):
         """Ask it to stop (SIGTERM) without waiting; stop() waits. Its
         descendants are noted first (with their start times, so a pid reused
-        later is never touched)."""
+        later is never touched). One signal only: a second one would make a
+        datafleet program exit at once instead of draining."""
+        if getattr(self, "_termed", False):
+            return
+        self._termed = True
         if self._kids is None:
             self._kids = [(p, proc_start(p)) for p in self.tree_pids() if p != self.pid]
         if self.p.poll() is None:
@@ -867,3 +871,179 @@ def parser(prog, description, epilog):
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     return p
+
+
+# ---------------------------------------------------------------- PostgreSQL (psql)
+
+
+def redact_url(url):
+    """A libpq URL with its password replaced, for printing."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url or "")
+
+
+def psql_argv(url, *extra):
+    """psql with no ~/.psqlrc, quiet, stopping at the first error."""
+    return ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1"] + list(extra)
+
+
+def psql(url, sql, env=None, what=None):
+    """Run sql (one -c string) through psql; returns (stdout, wall seconds).
+    Dies naming what failed, with psql's own message."""
+    if not shutil.which("psql"):
+        die("psql not found (Debian package postgresql-client)", 1)
+    t0 = time.monotonic()
+    r = subprocess.run(psql_argv(url, "-At", "-c", sql), env=env, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if r.returncode != 0:
+        die("psql failed (%s, exit %d): %s" % (what or sql[:80], r.returncode, r.stderr.strip()))
+    return r.stdout, wall
+
+
+# ---------------------------------------------------------------- datafleet-sandbox
+
+
+def find_sandbox(build_dir):
+    """The datafleet-sandbox binary: <build>/tools, else build/dev or
+    build/release (it is built with the test suite, not installed). None
+    when none is built."""
+    for d in (build_dir, os.path.join(REPO, "build", "dev"), os.path.join(REPO, "build", "release")):
+        b = os.path.join(d, "tools", "datafleet-sandbox") if d else None
+        if b and os.access(b, os.X_OK):
+            return b
+    return None
+
+
+class Sandbox:
+    """A datafleet-sandbox on a free loopback port (docs/SANDBOX.md),
+    stopped at exit like every Proc. call() speaks its JSON control API
+    (and any other route) with urllib."""
+
+    def __init__(self, binary, rundir, args=(), name="sandbox", env=None, timeout=15.0):
+        import urllib.request  # noqa: F401 (imported here: only drivers with a sandbox need it)
+        self.out_path = rundir.file(name + ".out")
+        self._out = open(self.out_path, "wb")
+        self.proc = Proc(name, [binary, "--port", "0"] + list(args), rundir.path, env=env,
+                         stdout=self._out)
+        self.url = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.url is None:
+            if not self.proc.alive():
+                die("datafleet-sandbox exited %s at start; its log:\n%s" % (
+                    self.proc.p.returncode, tail(self.proc.log_path)))
+            try:
+                with open(self.out_path) as f:
+                    first = f.readline()
+                if first.endswith("\n"):
+                    self.url = json.loads(first)["listening"]
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        if self.url is None:
+            die("datafleet-sandbox printed no address within %.0fs" % timeout)
+
+    def call(self, method, path, body=None, timeout=60.0):
+        """(HTTP status, decoded JSON body or text or None)."""
+        import urllib.error
+        import urllib.request
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def must(self, method, path, body=None, ok=(200, 201)):
+        status, doc = self.call(method, path, body)
+        if status not in ok:
+            die("sandbox %s %s: HTTP %d: %s" % (method, path, status, doc))
+        return doc
+
+
+# ---------------------------------------------------------------- more process helpers
+
+
+def stop_gracefully(procs, timeout=40.0):
+    """Stop processes with ONE SIGTERM each and wait for them (a second
+    signal makes a datafleet program exit at once, exit 143, without its
+    graceful shutdown); SIGKILL only after timeout. Returns exit codes."""
+    for p in procs:
+        if p.alive():
+            try:
+                p.p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log("%s (pid %d) did not stop within %.0fs of SIGTERM" % (p.name, p.pid, timeout))
+    return [p.stop(timeout=5.0) for p in procs]
+
+
+class SampledCpuWatch(CpuWatch):
+    """A CpuWatch that also reads, every interval seconds, the CPU time of
+    the private stack's server processes and their descendants, so a
+    process that ended inside the window still counts as ours with its last
+    reading: a PostgreSQL backend lives only as long as its connection, and
+    CpuWatch alone would book its work (a COPY, the query an export
+    streams) as 'other'. Sampling is cheap: /proc is scanned for the stack's
+    servers once, at the start; then only the children of their main
+    threads are followed (PostgreSQL forks its backends from there), and a
+    process's name is read once."""
+
+    def __init__(self, procs_fn, stack_home=None, interval=0.2):
+        import threading
+        self._seen = {}
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        CpuWatch.__init__(self, procs_fn, stack_home)
+        self._roots = CpuWatch._stack_pids(self)
+        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _main_children(pid):
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
+    def _loop(self, interval):
+        while not self._halt.wait(interval):
+            todo = list(self._roots)
+            while todo:
+                pid = todo.pop()
+                todo.extend(self._main_children(pid))
+                v = proc_cpu_s(pid)
+                if v is None:
+                    continue
+                with self._lock:
+                    old_v, comm = self._seen.get(pid, (0.0, None))
+                    if comm is None or comm == "?":
+                        comm = _comm(pid)
+                    if v >= old_v:
+                        self._seen[pid] = (v, comm)
+
+    def _ours(self):
+        totals, per = CpuWatch._ours(self)
+        with self._lock:
+            for pid, (v, comm) in self._seen.items():
+                if pid not in per:  # ended since it was last seen: its last reading
+                    per[pid] = (v, comm)
+                elif per[pid][1] == "?":
+                    per[pid] = (per[pid][0], comm)
+        return totals, per
+
+    def stop(self):
+        self._halt.set()
+        self._thread.join()
+        return CpuWatch.stop(self)
