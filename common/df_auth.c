@@ -192,6 +192,15 @@ static void compute_cache_key(df_auth_t *auth)
             EVP_DigestUpdate(md, "|", 1);
             EVP_DigestUpdate(md, auth->subject, strlen(auth->subject));
         }
+        /* The credential too: a connector with a wrong secret must never be
+         * handed the token another connector's right secret got. */
+        {
+            const char *cred =
+                auth->kind == DF_AUTH_SERVICE_ACCOUNT ? auth->private_key_pem : auth->client_secret;
+            EVP_DigestUpdate(md, "|", 1);
+            if (cred)
+                EVP_DigestUpdate(md, cred, strlen(cred));
+        }
         EVP_DigestFinal_ex(md, digest, &dlen);
     }
     EVP_MD_CTX_free(md);

@@ -10,13 +10,13 @@
  *
  * Tokens are cached in Redis for the fleet: key "df:token:<sha256 hex of
  * kind|token_url|client_id or client_email|scope>" (plus "|<subject>" when
- * a subject is delegated), value sealed with df_secret (aad = that key),
- * TTL = the token's lifetime. df_auth_token returns a token that stays
- * valid for at least 5 more minutes (short-lived tokens are renewed at 80%
- * of their lifetime); when one is needed, a lock ("<key>:lock", SET NX PX)
- * lets one worker of the fleet ask the provider while the others poll the
- * cache for up to cache_wait_ms. Each df_auth_t also keeps the token in
- * memory, and threads of one process refresh one at a time.
+ * a subject is delegated, then "|<client secret or private key>", so a
+ * wrong credential never gets another connector's token), value sealed with df_secret (aad = that
+ * key), TTL = the token's lifetime. df_auth_token returns a token that stays valid for at least 5
+ * more minutes (short-lived tokens are renewed at 80% of their lifetime); when one is needed, a
+ * lock ("<key>:lock", SET NX PX) lets one worker of the fleet ask the provider while the others
+ * poll the cache for up to cache_wait_ms. Each df_auth_t also keeps the token in memory, and
+ * threads of one process refresh one at a time.
  *
  * Every client secret, private key (its first line: the logger's table
  * takes values under 512 bytes), assertion signature and access token

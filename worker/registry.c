@@ -8,11 +8,15 @@
 
 #include "df_log.h"
 #include "df_schema.h"
+#include "connectors/google_sheets.h"
+#include "connectors/powerbi.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
 
 static const df_connector_ops_t *const kinds[] = {
     &df_connector_noop,
+    &df_connector_google_sheets,
+    &df_connector_powerbi,
 };
 
 static json_t *loaded; /* array of connector objects with resolved secrets */

@@ -117,7 +117,7 @@ static void test_token_urls_and_cache_key(void)
                             .client_email = "sa@p.iam",
                             .private_key_pem = key_pem,
                             .scope = "a b" };
-    char want[128], hex[65];
+    char want[128], hex[65], spec[8192];
     df_error_t err;
     df_auth_t *auth;
 
@@ -127,11 +127,20 @@ static void test_token_urls_and_cache_key(void)
     CHECK_STR(df_auth_token_url(auth),
               "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
     sha256_hex("client_credentials|https://login.microsoftonline.com/contoso.onmicrosoft.com/"
-               "oauth2/v2.0/token|app-id|https://analysis.windows.net/powerbi/api/.default",
+               "oauth2/v2.0/token|app-id|https://analysis.windows.net/powerbi/api/.default"
+               "|shh-very-secret",
                hex);
     snprintf(want, sizeof(want), "df:token:%s", hex);
     CHECK_STR(df_auth_cache_key(auth), want);
     df_auth_destroy(auth);
+
+    /* The same app with another secret never shares the cached token. */
+    cc.client_secret = "a-wrong-secret";
+    auth = df_auth_new(&cc, NULL, &err);
+    REQUIRE(auth != NULL);
+    CHECK(strcmp(df_auth_cache_key(auth), want) != 0);
+    df_auth_destroy(auth);
+    cc.client_secret = "shh-very-secret";
 
     /* Sovereign cloud template, with a tenant that needs escaping. */
     cc.token_url = "https://login.chinacloudapi.cn/{tenant}/oauth2/v2.0/token?x=1";
@@ -145,7 +154,9 @@ static void test_token_urls_and_cache_key(void)
     auth = df_auth_new(&sa, NULL, &err);
     REQUIRE(auth != NULL);
     CHECK_STR(df_auth_token_url(auth), DF_AUTH_GOOGLE_TOKEN_URL);
-    sha256_hex("service_account|https://oauth2.googleapis.com/token|sa@p.iam|a b", hex);
+    snprintf(spec, sizeof(spec),
+             "service_account|https://oauth2.googleapis.com/token|sa@p.iam|a b|%s", key_pem);
+    sha256_hex(spec, hex);
     snprintf(want, sizeof(want), "df:token:%s", hex);
     CHECK_STR(df_auth_cache_key(auth), want);
     df_auth_destroy(auth);
@@ -154,8 +165,10 @@ static void test_token_urls_and_cache_key(void)
     sa.subject = "user@example.com";
     auth = df_auth_new(&sa, NULL, &err);
     REQUIRE(auth != NULL);
-    sha256_hex("service_account|https://oauth2.googleapis.com/token|sa@p.iam|a b|user@example.com",
-               hex);
+    snprintf(spec, sizeof(spec),
+             "service_account|https://oauth2.googleapis.com/token|sa@p.iam|a b|user@example.com|%s",
+             key_pem);
+    sha256_hex(spec, hex);
     snprintf(want, sizeof(want), "df:token:%s", hex);
     CHECK_STR(df_auth_cache_key(auth), want);
     df_auth_destroy(auth);
