@@ -461,6 +461,86 @@ done:
     json_decref(body);
 }
 
+/* Parse the one DAX query the sandbox answers:
+ *   EVALUATE ROW("<name>", COUNTROWS('<table>'))   ('' escapes a quote)
+ * into name and table (caller-sized buffers). False for anything else. */
+static bool parse_countrows(const char *dax, char *name, size_t nlen, char *table, size_t tlen)
+{
+    const char *p = dax, *q;
+    size_t n = 0;
+
+    while (*p == ' ' || *p == '\n' || *p == '\t')
+        p++;
+    if (strncasecmp(p, "EVALUATE", 8) != 0)
+        return false;
+    p = strstr(p, "ROW(");
+    if (!p || !(p = strchr(p, '"')))
+        return false;
+    q = strchr(p + 1, '"');
+    if (!q || (size_t)(q - p - 1) >= nlen)
+        return false;
+    memcpy(name, p + 1, (size_t)(q - p - 1));
+    name[q - p - 1] = '\0';
+    p = strstr(q, "COUNTROWS('");
+    if (!p)
+        return false;
+    for (p += 11; *p; p++) {
+        if (*p == '\'') {
+            if (p[1] == '\'') {
+                p++;
+            } else {
+                break;
+            }
+        }
+        if (n + 1 >= tlen)
+            return false;
+        table[n++] = *p;
+    }
+    table[n] = '\0';
+    return *p == '\'' && strstr(p, "))") != NULL && n > 0;
+}
+
+/* POST datasets/{id}/executeQueries: only the COUNTROWS query above, the
+ * answer in the documented shape {"results":[{"tables":[{"rows":[{"[n]":N}]}]}]}. */
+static void execute_queries(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
+                            sb_response_t *res)
+{
+    pbi_dataset_t *ds;
+    pbi_table_t *table;
+    json_t *body, *query;
+    char name[128], tname[256], key[140];
+
+    if (!authorize(st, req, res))
+        return;
+    ds = find_dataset(st->powerbi, route->param[0], route->param[1]);
+    if (!ds) {
+        not_found_dataset(res, route->param[1]);
+        return;
+    }
+    body = json_body(req, res, "queryRequest");
+    if (!body)
+        return;
+    query = json_object_get(json_array_get(json_object_get(body, "queries"), 0), "query");
+    if (!json_is_string(query) ||
+        !parse_countrows(json_string_value(query), name, sizeof(name), tname, sizeof(tname))) {
+        sb_powerbi_error(res, 400, "DatasetExecuteQueriesError",
+                         "The sandbox answers only EVALUATE ROW(\"n\", COUNTROWS('Table')).");
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    table = pbi_dataset_table(ds, tname);
+    if (!table) {
+        sb_powerbi_error(res, 404, "ItemNotFound", "Table %s is not found in dataset %s.", tname,
+                         ds->id);
+        return;
+    }
+    snprintf(key, sizeof(key), "[%s]", name);
+    sb_res_json(res, 200,
+                json_pack("{s:[{s:[{s:[{s:I}]}]}]}", "results", "tables", "rows", key,
+                          (json_int_t)table->n_rows));
+}
+
 static void method_not_allowed(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
                                sb_response_t *res)
 {
@@ -527,6 +607,9 @@ bool sb_powerbi_match(const sb_request_t *req, sb_route_t *route)
                         "powerbi.datasets.delete", dataset_get);
         if (n == 3 && strcasecmp(s[2], "tables") == 0)
             return pick(req, route, "GET", "powerbi.tables.list", tables_list, NULL, NULL, NULL);
+        if (n == 3 && strcasecmp(s[2], "executeQueries") == 0)
+            return pick(req, route, "POST", NULL, NULL, "POST", "powerbi.datasets.executeQueries",
+                        execute_queries);
         if (n == 4 && strcasecmp(s[2], "tables") == 0)
             return pick(req, route, "PUT", NULL, NULL, "PUT", "powerbi.tables.put", table_put);
         if (n == 5 && strcasecmp(s[2], "tables") == 0 && strcasecmp(s[4], "rows") == 0)
