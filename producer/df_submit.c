@@ -22,6 +22,7 @@ struct df_submitter {
     df_submit_report_fn report;
     void *opaque;
     char events_topic[DF_KAFKA_TOPIC_MAX];
+    char source[64];
 };
 
 static void on_delivery(void *opaque, const rd_kafka_message_t *msg, void *msg_opaque,
@@ -58,9 +59,10 @@ df_submitter_t *df_submitter_new(const df_submit_config_t *cfg, df_submit_report
     }
     s->report = report;
     s->opaque = opaque;
+    snprintf(s->source, sizeof(s->source), "%s", cfg->source ? cfg->source : "datafleet-submit");
     df_kafka_config_init(&s->kcfg);
     snprintf(s->kcfg.brokers, sizeof(s->kcfg.brokers), "%s", cfg->brokers);
-    snprintf(s->kcfg.client_id, sizeof(s->kcfg.client_id), "datafleet-submit");
+    snprintf(s->kcfg.client_id, sizeof(s->kcfg.client_id), "%s", s->source);
     if (cfg->topic_prefix)
         snprintf(s->kcfg.prefix, sizeof(s->kcfg.prefix), "%s", cfg->topic_prefix);
     if (cfg->partitions > 0)
@@ -132,7 +134,7 @@ df_code_t df_submit(df_submitter_t *s, json_t *task, const char *traceparent, df
 
     p = calloc(1, sizeof(*p));
     pe = calloc(1, sizeof(*pe));
-    queued = df_event_new(task_id, df_task_attempt(task), DF_STATE_QUEUED, "datafleet-submit");
+    queued = df_event_new(task_id, df_task_attempt(task), DF_STATE_QUEUED, s->source);
     if (!p || !pe || !queued) {
         free(p);
         free(pe);

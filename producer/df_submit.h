@@ -26,6 +26,7 @@ typedef struct df_submit_config {
     const char *submitted_by; /* recorded on tasks that do not say; NULL: none */
     int partitions;           /* for topics created when missing; 0: 12 */
     bool ensure_topics;       /* create missing topics at _new */
+    const char *source;       /* `worker` of the queued events; NULL: "datafleet-submit" */
 } df_submit_config_t;
 
 typedef struct df_submitter df_submitter_t;

@@ -8,4 +8,8 @@
 /* recorder: events topic -> PostgreSQL history (recorder.c). */
 int df_role_recorder_run(const df_scheduler_config_t *cfg);
 
+/* cron: leader election, then schedules, delayed re-publishes, pipelines
+ * and the reconciler (cron_role.c). */
+int df_role_cron_run(const df_scheduler_config_t *cfg);
+
 #endif

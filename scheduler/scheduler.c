@@ -44,6 +44,7 @@ static const struct role {
     int (*run)(const df_scheduler_config_t *cfg);
 } roles[] = {
     { "recorder", df_role_recorder_run },
+    { "cron", df_role_cron_run },
 };
 #define NROLES (sizeof(roles) / sizeof(roles[0]))
 
@@ -81,9 +82,10 @@ static bool parse_roles(const char *text, bool enabled[NROLES])
             }
         }
         if (!found && len > 0) {
-            fprintf(stderr,
-                    "datafleet-scheduler: --roles: unknown role \"%.*s\" (expected: recorder)\n",
-                    (int)len, p);
+            fprintf(
+                stderr,
+                "datafleet-scheduler: --roles: unknown role \"%.*s\" (expected: cron, recorder)\n",
+                (int)len, p);
             return false;
         }
         p = comma ? comma + 1 : NULL;

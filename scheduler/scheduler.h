@@ -14,6 +14,13 @@ typedef struct df_scheduler_config {
     char *recorder_group;
     int64_t batch_size;
     int64_t batch_wait_ms;
+    /* cron role (cron_role.c and its ticks) */
+    int64_t leader_poll_ms;     /* how often a standby tries the leader lock */
+    int64_t tick_ms;            /* longest sleep of the leader's loop */
+    int64_t publish_batch;      /* tasks published per Kafka flush */
+    int64_t reconcile_every_ms; /* reconciler period */
+    int64_t stuck_queued_ms;    /* a task queued this long with no worker is re-published */
+    int64_t stuck_running_ms;   /* running, lease gone, no event for this long: lost */
 } df_scheduler_config_t;
 
 /* `migrate`: apply pending migrations. Returns an exit code. */

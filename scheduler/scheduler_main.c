@@ -1,19 +1,22 @@
 /* datafleet-scheduler: the control plane. Commands:
- *   run      run the roles (cron, recorder, api; all by default)
- *   migrate  apply the PostgreSQL migrations and exit */
+ *   run        run the roles (cron and recorder by default)
+ *   migrate    apply the PostgreSQL migrations and exit
+ *   cron, schedules, pipelines   tools with options of their own
+ *              (commands.h); they must come first on the command line */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "df_log.h"
 #include "df_program.h"
+#include "commands.h"
 #include "scheduler.h"
 
 static const df_option_t options[] = {
     DF_COMMON_OPTIONS(df_scheduler_config_t),
-    { "roles", "DATAFLEET_ROLES", DF_OPT_STRING, "recorder", 0, 0, NULL,
-      "roles this process runs, comma-separated (recorder)", offsetof(df_scheduler_config_t, roles),
-      0 },
+    { "roles", "DATAFLEET_ROLES", DF_OPT_STRING, "cron,recorder", 0, 0, NULL,
+      "roles this process runs, comma-separated (cron, recorder)",
+      offsetof(df_scheduler_config_t, roles), 0 },
     { "migrations-dir", "DATAFLEET_MIGRATIONS_DIR", DF_OPT_STRING, NULL, 0, 0, NULL,
       "folder of NNN_name.sql migrations (default: the installed schemas/sql)",
       offsetof(df_scheduler_config_t, migrations_dir), 0 },
@@ -24,6 +27,24 @@ static const df_option_t options[] = {
       offsetof(df_scheduler_config_t, batch_size), 0 },
     { "batch-wait", "DATAFLEET_RECORDER_BATCH_WAIT", DF_OPT_DURATION, "100ms", 1, 60000, NULL,
       "longest wait to fill a recorder batch", offsetof(df_scheduler_config_t, batch_wait_ms), 0 },
+    { "leader-poll", "DATAFLEET_LEADER_POLL", DF_OPT_DURATION, "1s", 50, 60000, NULL,
+      "how often a standby scheduler tries to become the cron leader",
+      offsetof(df_scheduler_config_t, leader_poll_ms), 0 },
+    { "tick", "DATAFLEET_CRON_TICK", DF_OPT_DURATION, "250ms", 10, 10000, NULL,
+      "longest sleep of the cron leader between looks at what is due",
+      offsetof(df_scheduler_config_t, tick_ms), 0 },
+    { "publish-batch", "DATAFLEET_PUBLISH_BATCH", DF_OPT_INT, "1000", 1, 100000, NULL,
+      "tasks the cron leader publishes per Kafka flush",
+      offsetof(df_scheduler_config_t, publish_batch), 0 },
+    { "reconcile-every", "DATAFLEET_RECONCILE_EVERY", DF_OPT_DURATION, "30s", 100, 3600000, NULL,
+      "how often the reconciler looks for tasks nobody is running",
+      offsetof(df_scheduler_config_t, reconcile_every_ms), 0 },
+    { "stuck-queued", "DATAFLEET_STUCK_QUEUED", DF_OPT_DURATION, "15m", 1000, 604800000, NULL,
+      "a task queued this long without a worker taking it is published again",
+      offsetof(df_scheduler_config_t, stuck_queued_ms), 0 },
+    { "stuck-running", "DATAFLEET_STUCK_RUNNING", DF_OPT_DURATION, "2m", 1000, 604800000, NULL,
+      "a running task with no lease and no event for this long is taken as lost",
+      offsetof(df_scheduler_config_t, stuck_running_ms), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {
@@ -39,7 +60,13 @@ static const df_program_t program = {
     .usage = "[OPTIONS] [COMMAND]",
     .details = "Commands:\n"
                "  run        run the roles given by --roles (the default command)\n"
-               "  migrate    apply pending PostgreSQL migrations and exit\n",
+               "  migrate    apply pending PostgreSQL migrations and exit\n"
+               "  cron next EXPR [--tz ZONE] [--from TIME] [--count N]\n"
+               "             print an expression's next fire times\n"
+               "  schedules list|add|show|pause|resume|delete|trigger ...\n"
+               "  pipelines run|show|rerun ...\n"
+               "The cron, schedules and pipelines commands come first and take their\n"
+               "own options (datafleet-scheduler schedules --help).\n",
     .options = options,
     .n_options = sizeof(options) / sizeof(options[0]),
     .exit_codes = exit_codes,
@@ -54,6 +81,12 @@ int main(int argc, char **argv)
     const char *command;
     int rc;
 
+    if (argc > 1 && strcmp(argv[1], "cron") == 0)
+        return df_cmd_cron(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "schedules") == 0)
+        return df_cmd_schedules(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "pipelines") == 0)
+        return df_cmd_pipelines(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof(cfg));
     parsed = df_program_start(&program, &cfg, &cfg.common, "scheduler", argc, argv, &args);
     if (parsed != DF_PARSE_RUN) {

@@ -1,0 +1,17 @@
+/* commands: datafleet-scheduler's command-line tools beside `run` and
+ * `migrate`. Each gets the arguments after the program name (argv[0] is
+ * the command's own name, e.g. "cron"), parses its own options, and
+ * returns an exit code (0 ok, 1 failure, 2 usage). */
+#ifndef DF_COMMANDS_H
+#define DF_COMMANDS_H
+
+/* cron next EXPR [--tz ZONE] [--from TIME] [--count N]   (cli_cron.c) */
+int df_cmd_cron(int argc, char **argv);
+
+/* schedules list|add|show|pause|resume|delete|trigger ...  (cli_schedules.c) */
+int df_cmd_schedules(int argc, char **argv);
+
+/* pipelines run|show|rerun ...  (cli_pipelines.c) */
+int df_cmd_pipelines(int argc, char **argv);
+
+#endif
