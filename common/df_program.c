@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "df_build.h"
 #include "df_log.h"
+#include "df_metrics.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -25,6 +27,22 @@ df_parse_result_t df_program_start(const df_program_t *prog, void *cfg,
     /* libcurl's global state is set up once, before any thread starts. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return DF_PARSE_RUN;
+}
+
+bool df_program_serve_metrics(const df_program_t *prog, const df_common_config_t *common)
+{
+    char why[256];
+
+    df_metrics_process(prog->name, DF_VERSION);
+    if (!common->metrics_listen || !*common->metrics_listen)
+        return true;
+    if (!df_metrics_listen(common->metrics_listen, NULL, NULL, why, sizeof(why))) {
+        df_error("metrics: %s", why);
+        return false;
+    }
+    df_info("metrics: serving /metrics, /healthz and /readyz on port %d of %s", df_metrics_port(),
+            common->metrics_listen);
+    return true;
 }
 
 static void on_signal(int sig)

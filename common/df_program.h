@@ -16,6 +16,12 @@ df_parse_result_t df_program_start(const df_program_t *prog, void *cfg,
                                    const df_common_config_t *common, const char *component,
                                    int argc, char **argv, df_args_t *args);
 
+/* For long-running commands: record datafleet_build_info and, when
+ * common->metrics_listen is set, serve /metrics, /healthz and /readyz there
+ * (df_metrics.h). false, with the reason logged, when it cannot listen:
+ * the caller exits with DF_EXIT_FAILURE. */
+bool df_program_serve_metrics(const df_program_t *prog, const df_common_config_t *common);
+
 /* SIGTERM/SIGINT handling shared by long-running programs: the first signal
  * sets the stop flag (df_program_stopping() becomes true); a second one
  * exits the process at once with status 128 + the signal number. SIGPIPE is

@@ -10,6 +10,7 @@
 #include "df_hmap.h"
 #include "df_id.h"
 #include "df_log.h"
+#include "df_metrics.h"
 #include "df_program.h"
 #include "df_task.h"
 #include "roles.h"
@@ -83,6 +84,7 @@ typedef struct role {
     const df_scheduler_config_t *cfg;
     df_pg_t *lock; /* holds the advisory lock while leader */
     bool leader;
+    df_metric_t *leader_gauge;
     char node[64];
     df_cron_ctx_t ctx;
 } role_t;
@@ -181,6 +183,7 @@ static void lead(role_t *r)
     int64_t last_health = df_mono_ms();
 
     df_info("cron role: leader now (%s)", r->node);
+    df_metric_set(r->leader_gauge, 1);
     while (!df_program_stopping()) {
         int64_t wait = r->cfg->tick_ms, w;
 
@@ -207,6 +210,7 @@ static void lead(role_t *r)
     }
     stop_parts(r);
     r->leader = false;
+    df_metric_set(r->leader_gauge, 0);
 }
 
 int df_role_cron_run(const df_scheduler_config_t *cfg)
@@ -220,6 +224,9 @@ int df_role_cron_run(const df_scheduler_config_t *cfg)
     snprintf(r.node, sizeof(r.node), "%s:%ld", host, (long)getpid());
     r.ctx.cfg = cfg;
     r.ctx.node = r.node;
+    r.leader_gauge = df_metric_gauge("datafleet_scheduler_leader",
+                                     "1 while this scheduler is the cron leader, else 0.", "");
+    df_metric_set(r.leader_gauge, 0);
 
     df_info("cron role: standing by for the leader lock (trying every %lld ms)",
             (long long)cfg->leader_poll_ms);

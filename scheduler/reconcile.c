@@ -23,6 +23,7 @@
 #include "df_kafka.h"
 #include "df_kafka_producer.h"
 #include "df_log.h"
+#include "df_metrics.h"
 #include "df_task.h"
 
 #define BATCH    "200"    /* tasks looked at per pass */
@@ -37,6 +38,7 @@ typedef struct reconcile {
     char dlq_topic[DF_KAFKA_TOPIC_MAX];
     df_redis_script_t end_script;
     unsigned long long republished, ended;
+    df_metric_t *actions;
 } reconcile_t;
 
 /* KEYS: task hash, lease. ARGV: state, attempt, now, error code, error
@@ -80,6 +82,11 @@ static reconcile_t *state_of(df_cron_ctx_t *ctx)
         return NULL;
     }
     df_redis_script_init(&rc->end_script, end_lua);
+    rc->actions =
+        df_metric_counter("datafleet_reconciler_actions_total",
+                          "Tasks the reconciler found with nobody on them, by what it did "
+                          "(republished, ended).",
+                          "action");
     rc->next_ms = df_mono_ms() + ctx->cfg->reconcile_every_ms;
     ctx->reconcile = rc;
     return rc;
@@ -186,6 +193,7 @@ static void end_lost(df_cron_ctx_t *ctx, reconcile_t *rc, const char *task_id, i
             if (task)
                 send_json(rc, rc->dlq_topic, df_task_key(task), task, DF_TASK_SCHEMA, "lost");
             rc->ended++;
+            df_metric_inc(rc->actions, 1, "ended");
             df_warn("reconciler: task %s ended dead (lost): %s", task_id, why);
         }
     }
@@ -273,7 +281,9 @@ int64_t df_reconcile_tick(df_cron_ctx_t *ctx)
     }
     PQclear(res);
     if (n > 0) {
-        rc->republished += df_cron_publish(ctx, tasks, NULL, n, ok, FLUSH_MS);
+        size_t sent = df_cron_publish(ctx, tasks, NULL, n, ok, FLUSH_MS);
+        rc->republished += sent;
+        df_metric_inc(rc->actions, (double)sent, "republished");
         for (size_t i = 0; i < n; i++)
             json_decref(tasks[i]);
     }

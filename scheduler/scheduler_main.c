@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "df_log.h"
+#include "df_metrics.h"
 #include "df_program.h"
 #include "commands.h"
 #include "scheduler.h"
@@ -99,7 +100,9 @@ int main(int argc, char **argv)
         rc = df_scheduler_migrate(&cfg);
     } else if (strcmp(command, "run") == 0 && args.count <= 1) {
         df_program_handle_signals();
-        rc = df_scheduler_run(&cfg);
+        rc = df_program_serve_metrics(&program, &cfg.common) ? df_scheduler_run(&cfg)
+                                                             : DF_EXIT_FAILURE;
+        df_metrics_stop();
     } else {
         fprintf(stderr, "%s: unknown command or extra arguments: \"%s\"\n", program.name, command);
         fprintf(stderr, "Try '%s --help' for more information.\n", program.name);

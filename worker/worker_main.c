@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "df_metrics.h"
 #include "df_program.h"
 #include "worker.h"
 
@@ -81,9 +82,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unexpected argument \"%s\"\n", program.name, args.values[0]);
         fprintf(stderr, "Try '%s --help' for more information.\n", program.name);
         rc = DF_EXIT_USAGE;
+    } else if (!df_program_serve_metrics(&program, &cfg.common)) {
+        rc = DF_EXIT_FAILURE;
     } else {
         df_program_handle_signals();
         rc = df_worker_run(&cfg);
+        df_metrics_stop();
     }
     df_config_free(&program, &cfg);
     df_args_free(&args);
