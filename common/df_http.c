@@ -15,6 +15,7 @@
 #include "df_build.h"
 #include "df_id.h"
 #include "df_log.h"
+#include "df_metrics.h"
 
 #define HEADER_LINE_MAX 8192
 #define LOG_EXTRA_MAX   1536
@@ -31,6 +32,7 @@ struct df_http {
     char *ca_file;
     char traceparent[DF_HTTP_TRACEPARENT_MAX];
     char errbuf[CURL_ERROR_SIZE];
+    char platform[32];
 };
 
 /* What the callbacks of one transfer fill in. */
@@ -82,6 +84,8 @@ df_http_t *df_http_new(const df_http_options_t *opts, df_error_t *err)
     http->should_stop = opts->should_stop;
     http->stop_ctx = opts->stop_ctx;
     http->user_agent = strdup(opts->user_agent ? opts->user_agent : "datafleet/" DF_VERSION);
+    snprintf(http->platform, sizeof(http->platform), "%s",
+             opts->platform && *opts->platform ? opts->platform : "other");
     http->ca_file = dup_or_null(opts->ca_file);
     http->curl = curl_easy_init();
     if (!http->user_agent || (opts->ca_file && !http->ca_file) || !http->curl) {
@@ -433,12 +437,34 @@ static void json_text(const char *s, char *out, size_t len)
     out[at] = '\0';
 }
 
-static void log_request(const char *method, const char *log_url, long status, int64_t ms,
-                        const df_error_t *err)
-{
-    char extra[LOG_EXTRA_MAX];
-    char m[40], u[LOG_EXTRA_MAX - 200];
+static df_metric_t *requests_metric, *duration_metric;
 
+static void init_metrics(void)
+{
+    requests_metric = df_metric_counter(
+        "datafleet_http_requests_total",
+        "Outbound HTTP requests by platform, method and status code (\"error\": no response).",
+        "platform,method,status");
+    duration_metric =
+        df_metric_histogram("datafleet_http_request_duration_seconds",
+                            "Outbound HTTP request latency by platform.", "platform", NULL, 0);
+}
+
+/* Metrics of every request, and a debug log line. */
+static void log_request(const df_http_t *http, const char *method, const char *log_url, long status,
+                        int64_t ms, const df_error_t *err)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    char extra[LOG_EXTRA_MAX];
+    char m[40], u[LOG_EXTRA_MAX - 200], code[16];
+
+    pthread_once(&once, init_metrics);
+    if (err && err->code != DF_OK)
+        snprintf(code, sizeof(code), "error");
+    else
+        snprintf(code, sizeof(code), "%ld", status);
+    df_metric_inc(requests_metric, 1, http->platform, method, code);
+    df_metric_observe(duration_metric, (double)ms / 1000.0, http->platform);
     if (!df_log_enabled(DF_LOG_DEBUG))
         return;
     json_text(method, m, sizeof(m));
@@ -521,7 +547,7 @@ df_code_t df_http_send(df_http_t *http, const df_http_request_t *req, df_http_re
         df_http_buf_free(&x.body);
         df_http_response_init(resp);
         code = transport_error(http, rc, &x, method, req->url, log_url, err);
-        log_request(method, log_url, 0, df_mono_ms() - started, err);
+        log_request(http, method, log_url, 0, df_mono_ms() - started, err);
         return code;
     }
     if (!x.body.data && df_http_buf_append(&x.body, "", 0, err) != DF_OK) {
@@ -531,6 +557,6 @@ df_code_t df_http_send(df_http_t *http, const df_http_request_t *req, df_http_re
     curl_easy_getinfo(http->curl, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->body = x.body.data;
     resp->body_len = x.body.len;
-    log_request(method, log_url, resp->status, df_mono_ms() - started, NULL);
+    log_request(http, method, log_url, resp->status, df_mono_ms() - started, NULL);
     return DF_OK;
 }

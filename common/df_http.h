@@ -38,6 +38,9 @@ typedef struct df_http_options {
     const char *user_agent;    /* NULL: "datafleet/<version>" */
     const char *ca_file;       /* PEM bundle; NULL: the system's trust store */
     bool follow_redirects;     /* default off: APIs answer where they are asked */
+    /* The platform label of this client's request metrics ("powerbi",
+     * "google", ...: a fixed word, never a URL); NULL: "other". */
+    const char *platform;
     /* Checked while a request runs (curl's progress callback: several
      * times a second, at least once a second); returning true aborts it
      * with DF_ERR_CANCELLED. NULL: never. */

@@ -2,19 +2,64 @@
  * caller-stored offsets (see df_kafka_consumer.h). */
 #include "df_kafka_consumer.h"
 
+#include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "df_log.h"
+#include "df_metrics.h"
 
 struct df_kafka_consumer {
     rd_kafka_t *rk;
     df_kafka_rebalance_fn on_rebalance;
     void *opaque;
     bool closed;
+    char group[DF_KAFKA_GROUP_MAX];
 };
+
+static df_metric_t *lag_metric;
+
+static void init_metrics(void)
+{
+    lag_metric = df_metric_gauge(
+        "datafleet_kafka_consumer_lag",
+        "Messages between a partition's end and this consumer's position, for the partitions "
+        "this process consumes (from librdkafka statistics).",
+        "group,topic,partition");
+}
+
+/* librdkafka statistics (every statistics.interval.ms, served by the
+ * consumer poll): consumer lag of the partitions this consumer wants;
+ * series of partitions it no longer has are dropped. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    df_kafka_consumer_t *consumer = opaque;
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+    json_t *topics = root ? json_object_get(root, "topics") : NULL, *topic;
+    const char *name;
+
+    (void)rk;
+    json_object_foreach(topics, name, topic)
+    {
+        json_t *parts = json_object_get(topic, "partitions"), *part;
+        const char *pname;
+        json_object_foreach(parts, pname, part)
+        {
+            json_int_t lag = json_integer_value(json_object_get(part, "consumer_lag"));
+            if (strcmp(pname, "-1") == 0)
+                continue;
+            if (json_is_true(json_object_get(part, "desired")) && lag >= 0)
+                df_metric_set(lag_metric, (double)lag, consumer->group, name, pname);
+            else
+                df_metric_remove(lag_metric, consumer->group, name, pname);
+        }
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
 
 static const char *const event_names[] = { "assigned", "revoked", "lost" };
 
@@ -139,6 +184,7 @@ df_kafka_consumer_t *df_kafka_consumer_new(const df_kafka_config_t *cfg, const c
         "auto.offset.reset", "earliest",
         "enable.partition.eof", "false",
         "allow.auto.create.topics", "false",
+        "statistics.interval.ms", "5000",
         NULL, NULL,
     };
     /* clang-format on */
@@ -158,6 +204,11 @@ df_kafka_consumer_t *df_kafka_consumer_new(const df_kafka_config_t *cfg, const c
     }
     consumer->on_rebalance = on_rebalance;
     consumer->opaque = opaque;
+    snprintf(consumer->group, sizeof(consumer->group), "%s", group_id);
+    {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, init_metrics);
+    }
 
     conf = df_kafka_conf_new(cfg, defaults, err);
     if (!conf) {
@@ -167,6 +218,7 @@ df_kafka_consumer_t *df_kafka_consumer_new(const df_kafka_config_t *cfg, const c
     rd_kafka_conf_set_opaque(conf, consumer);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
 
     consumer->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (!consumer->rk) {

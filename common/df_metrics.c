@@ -313,6 +313,42 @@ static void free_series(series_t *s, size_t nlabels)
     free(s);
 }
 
+void df_metric_remove(df_metric_t *m, ...)
+{
+    char key[1024];
+    size_t len = 0;
+    series_t *s;
+    va_list ap;
+
+    if (!m)
+        return;
+    va_start(ap, m);
+    for (size_t i = 0; i < m->nlabels; i++) {
+        const char *v = va_arg(ap, const char *);
+        int w = snprintf(key + len, sizeof(key) - len, "%s\x1f", v ? v : "");
+        if (w < 0 || (size_t)w >= sizeof(key) - len) {
+            va_end(ap);
+            return;
+        }
+        len += (size_t)w;
+    }
+    va_end(ap);
+    pthread_mutex_lock(&m->lock);
+    s = m->index ? df_hmap_remove(m->index, key, len) : NULL;
+    if (s) {
+        for (size_t i = 0; i < m->nseries; i++) {
+            if (m->series[i] == s) {
+                memmove(&m->series[i], &m->series[i + 1],
+                        (m->nseries - i - 1) * sizeof(m->series[0]));
+                m->nseries--;
+                break;
+            }
+        }
+        free_series(s, m->nlabels);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 void df_metric_clear(df_metric_t *m)
 {
     if (!m)

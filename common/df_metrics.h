@@ -49,6 +49,9 @@ typedef void (*df_metric_collect_fn)(df_metric_t *gauge, void *opaque);
 df_metric_t *df_metric_gauge_fn(const char *name, const char *help, const char *labels,
                                 df_metric_collect_fn fn, void *opaque);
 
+/* Drop one series (the label values as for df_metric_set), if it exists. */
+void df_metric_remove(df_metric_t *m, ...);
+
 /* Drop every series of a gauge (before a collect function re-reports the
  * current ones, so that gone partitions disappear). */
 void df_metric_clear(df_metric_t *m);

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "df_id.h"
 #include "df_log.h"
+#include "df_metrics.h"
 
 #define PASSWORD_MAX     256
 #define BACKOFF_FIRST_MS 100
@@ -353,25 +356,61 @@ bool df_pg_connected(const df_pg_t *pg)
     return pg->conn && PQstatus(pg->conn) == CONNECTION_OK;
 }
 
+static df_metric_t *duration_metric, *errors_metric;
+
+static void init_metrics(void)
+{
+    duration_metric = df_metric_histogram("datafleet_postgres_query_duration_seconds",
+                                          "PostgreSQL statement latency.", "", NULL, 0);
+    errors_metric = df_metric_counter(
+        "datafleet_postgres_errors_total",
+        "PostgreSQL statements that failed, by SQLSTATE class (08: connection, 40: "
+        "serialization/deadlock, 23: constraint, ...).",
+        "sqlstate_class");
+}
+
+/* Metrics of one statement: its latency, and its failure's SQLSTATE class. */
+static void count_statement(int64_t started_ms, const df_error_t *err)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    char klass[3] = "";
+
+    pthread_once(&once, init_metrics);
+    df_metric_observe(duration_metric, (double)(df_mono_ms() - started_ms) / 1000.0);
+    if (err) {
+        snprintf(klass, sizeof(klass), "%.2s", err->field[0] ? err->field : "XX");
+        df_metric_inc(errors_metric, 1, klass);
+    }
+}
+
 PGresult *df_pg_exec(df_pg_t *pg, const char *sql, int nparams, const char *const *params,
                      df_error_t *err)
 {
     PGresult *res;
     ExecStatusType status;
+    int64_t started = df_mono_ms();
+    df_error_t local;
 
+    if (!err) {
+        df_error_init(&local);
+        err = &local;
+    }
     if (!df_pg_connected(pg)) {
         df_error_set(err, DF_ERR_PG, "08003",
                      "postgres: SQLSTATE 08003: connection to %s is not open (reconnect first)",
                      pg->where);
-        if (err)
-            err->retryable = true;
+        err->retryable = true;
+        count_statement(started, err);
         return NULL;
     }
     res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     status = PQresultStatus(res);
-    if (res && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK))
+    if (res && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)) {
+        count_statement(started, NULL);
         return res;
+    }
     result_error(pg, res, "", err);
+    count_statement(started, err);
     PQclear(res);
     return NULL;
 }

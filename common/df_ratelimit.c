@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "df_id.h"
+#include "df_metrics.h"
 
 #define SLEEP_SLICE_MS 100
 
@@ -120,6 +121,36 @@ static int64_t jitter_ms(int64_t wait)
     return (int64_t)(state % (uint64_t)(span + 1));
 }
 
+static df_metric_t *waits_metric, *wait_seconds_metric;
+
+static void init_metrics(void)
+{
+    waits_metric = df_metric_counter(
+        "datafleet_ratelimit_waits_total",
+        "Requests that waited for the fleet-wide rate limiter, by platform and limit.",
+        "platform,limit");
+    wait_seconds_metric =
+        df_metric_counter("datafleet_ratelimit_wait_seconds_total",
+                          "Time spent waiting for the fleet-wide rate limiter.", "platform,limit");
+}
+
+/* Labels from a key "platform:target:limit": its first and last parts
+ * (bounded words; the target, a dataset or an account, is left out). */
+static void count_wait(const char *key, int64_t waited_ms)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    char platform[32] = "other", limit[32] = "";
+    const char *colon = strchr(key, ':'), *last = strrchr(key, ':');
+
+    pthread_once(&once, init_metrics);
+    if (colon)
+        snprintf(platform, sizeof(platform), "%.*s", (int)(colon - key), key);
+    if (last)
+        snprintf(limit, sizeof(limit), "%s", last + 1);
+    df_metric_inc(waits_metric, 1, platform, limit);
+    df_metric_inc(wait_seconds_metric, (double)waited_ms / 1000.0, platform, limit);
+}
+
 df_code_t df_ratelimit_wait(df_redis_t *redis, const char *key, int64_t limit, int64_t period_ms,
                             int64_t burst, int64_t cost, int64_t max_wait_ms,
                             df_ratelimit_stop_fn should_stop, void *ctx, int64_t *waited_ms,
@@ -162,6 +193,8 @@ df_code_t df_ratelimit_wait(df_redis_t *redis, const char *key, int64_t limit, i
             break;
         }
     }
+    if (waited > 0)
+        count_wait(key, waited);
     if (waited_ms)
         *waited_ms = waited;
     return rc;

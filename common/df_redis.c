@@ -16,7 +16,9 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "df_id.h"
 #include "df_log.h"
+#include "df_metrics.h"
 
 #define CMD_NAME_MAX 32
 #define ARGS_MAX     4096 /* bound on argv built by the helpers */
@@ -524,6 +526,32 @@ const char *df_redis_where(const df_redis_t *redis)
     return redis->where;
 }
 
+static df_metric_t *duration_metric, *errors_metric;
+
+static void init_metrics(void)
+{
+    duration_metric = df_metric_histogram("datafleet_redis_command_duration_seconds",
+                                          "Redis command latency by command.", "command", NULL, 0);
+    errors_metric = df_metric_counter(
+        "datafleet_redis_errors_total",
+        "Redis commands that failed, by kind (redis: connection, timeout, auth, reply: an error "
+        "reply).",
+        "kind");
+}
+
+static void count_command(const char *cmd, int64_t started_ms, const redisReply *reply,
+                          const df_error_t *err)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, init_metrics);
+    df_metric_observe(duration_metric, (double)(df_mono_ms() - started_ms) / 1000.0, cmd);
+    if (!reply)
+        df_metric_inc(errors_metric, 1, err ? df_code_name(err->code) : "redis");
+    else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) != 0)
+        df_metric_inc(errors_metric, 1, "reply"); /* NOSCRIPT: EVALSHA loads and retries */
+}
+
 /* Send a formatted command and read its reply, reconnecting once when the
  * connection is found broken. Returns the reply, error replies included;
  * NULL with err set when there is none. */
@@ -532,6 +560,7 @@ static redisReply *run(df_redis_t *redis, const char *cmd, const char *buf, size
 {
     redisReply *reply = NULL;
     sigpipe_guard_t guard;
+    int64_t started = df_mono_ms();
     int attempt;
 
     sigpipe_block(&guard);
@@ -576,6 +605,7 @@ static redisReply *run(df_redis_t *redis, const char *cmd, const char *buf, size
         break;
     }
     sigpipe_restore(&guard);
+    count_command(cmd, started, reply, err);
     return reply;
 }
 

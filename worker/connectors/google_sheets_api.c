@@ -474,7 +474,9 @@ df_sheets_client_t *df_sheets_client_open(df_task_ctx_t *ctx, const char *spread
     const json_t *cfg = ctx->connector_config;
     const char *email = str(cfg, "client_email"), *key = str(ctx->connector_secrets, "private_key");
     df_auth_config_t ac = { .kind = DF_AUTH_SERVICE_ACCOUNT, .scope = DF_SHEETS_SCOPE };
-    df_http_options_t ho = { .should_stop = stop_requested, .stop_ctx = ctx };
+    df_http_options_t ho = { .should_stop = stop_requested,
+                             .stop_ctx = ctx,
+                             .platform = "google_sheets" };
     df_connector_def_t def;
     df_error_t err;
     df_sheets_client_t *c = calloc(1, sizeof(*c));

@@ -185,7 +185,9 @@ static bool http_should_stop(void *opaque)
 df_powerbi_client_t *df_powerbi_client_open(df_task_ctx_t *ctx, const df_powerbi_config_t *cfg,
                                             df_outcome_t *out)
 {
-    df_http_options_t opts = { .should_stop = http_should_stop, .stop_ctx = ctx };
+    df_http_options_t opts = { .should_stop = http_should_stop,
+                               .stop_ctx = ctx,
+                               .platform = "powerbi" };
     df_powerbi_client_t *c = calloc(1, sizeof(*c));
     df_error_t err;
     char ws[768], path[800];
