@@ -27,7 +27,6 @@
 #include "df_task.h"
 
 #define BATCH    "200"    /* tasks looked at per pass */
-#define KEEP_S   "604800" /* a terminal df:task hash lives a week, as a worker's */
 #define FLUSH_MS 10000
 
 typedef struct reconcile {
@@ -156,7 +155,7 @@ static void send_json(reconcile_t *rc, const char *topic, const char *key, json_
 static void end_lost(df_cron_ctx_t *ctx, reconcile_t *rc, const char *task_id, int attempt,
                      json_t *task, const char *why)
 {
-    char now[40], attempt_text[16], *event_text;
+    char now[40], attempt_text[16], keep[24], *event_text;
     char hash[300], lease[300];
     const char *keys[2], *args[7];
     df_error_t err, cause;
@@ -173,6 +172,7 @@ static void end_lost(df_cron_ctx_t *ctx, reconcile_t *rc, const char *task_id, i
     event_text = json_dumps(ev, JSON_COMPACT);
     df_time_format(df_now_ms(), now, sizeof(now));
     snprintf(attempt_text, sizeof(attempt_text), "%d", attempt);
+    snprintf(keep, sizeof(keep), "%lld", (long long)DF_TASK_KEEP_S);
     snprintf(hash, sizeof(hash), "df:task:%s", task_id);
     snprintf(lease, sizeof(lease), "df:lease:%s", task_id);
     keys[0] = hash;
@@ -183,7 +183,7 @@ static void end_lost(df_cron_ctx_t *ctx, reconcile_t *rc, const char *task_id, i
     args[3] = "lost";
     args[4] = cause.message;
     args[5] = event_text ? event_text : "";
-    args[6] = KEEP_S;
+    args[6] = keep;
     reply = df_redis_evalsha(ctx->redis, &rc->end_script, 2, keys, 7, args, &err);
     if (!reply) {
         df_warn("reconciler: task %s: Redis: %s (trying again next pass)", task_id, err.message);
