@@ -47,16 +47,18 @@ df_tools_venv() {
 # The source folder of a Go module (MODULE@VERSION), downloaded with the
 # Go tool into $DF_TOOLS_DIR/gomod; prints the folder.
 df_tools_go_module() {
-    local mod=$1 dir
+    local mod=$1 dir json
     command -v go >/dev/null || tools_die "go not found: needed to download $mod from the Go module proxy"
     mkdir -p "$DF_TOOLS_DIR/gomod"
-    dir=$(
+    json=$(
         {
             flock 9
             GOPATH=$DF_TOOLS_DIR/gopath GOMODCACHE=$DF_TOOLS_DIR/gomod GOFLAGS=-modcacherw GO111MODULE=on \
-                go mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+                go mod download -json "$mod" 2>&1
         } 9>"$DF_TOOLS_DIR/gomod.lock"
-    )
-    [[ -n "$dir" && -d "$dir" ]] || tools_die "go mod download $mod failed (needs the Go module proxy)"
+    ) || true
+    dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")
+    [[ -n "$dir" && -d "$dir" ]] ||
+        tools_die "go mod download $mod failed (needs the Go module proxy): $(sed -n 's/^[[:space:]]*"Error": //p' <<<"$json")"
     echo "$dir"
 }
