@@ -235,6 +235,7 @@ def cmd_kubernetes(root):
             check(pod.get("terminationGracePeriodSeconds", 30) >= grace + 10,
                   "%s: terminationGracePeriodSeconds (%s) >= --grace (%ss) + 10s to hand back and leave" %
                   (name, pod.get("terminationGracePeriodSeconds"), grace))
+            check("replicas" not in spec, "%s: no spec.replicas (KEDA owns the count)" % name)
             check(env.get("DATAFLEET_WORKER_ID", {}).get("valueFrom", {}).get("fieldRef", {})
                   .get("fieldPath") == "metadata.name", "%s: worker id is the pod name" % name)
             check(pdb and pdb[0]["spec"].get("maxUnavailable") == 1,
