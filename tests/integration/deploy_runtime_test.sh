@@ -73,7 +73,10 @@ wait_for() {
     done
 }
 probe() { curl -fsS -o /dev/null "http://127.0.0.1:$1$2"; }
-metric() { curl -fsS "http://127.0.0.1:$1/metrics" | grep -q "$2"; }
+metric() { # PORT REGEX: (the whole page first: grep -q on a pipe would cut curl off)
+    local page
+    page=$(curl -fsS "http://127.0.0.1:$1/metrics") && grep -q "$2" <<<"$page"
+}
 
 # listening PORT: a socket listens on every IPv4 address (0.0.0.0) at PORT.
 listening() { grep -qi "^ *[0-9]*: 00000000:$(printf '%04X' "$1") 00000000:0000 0A " /proc/net/tcp; }

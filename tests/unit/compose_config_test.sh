@@ -30,8 +30,8 @@ else
 fi
 
 # The services, as docker-compose lists them.
-if "${clean_env[@]}" docker-compose -f "$compose" config --services | sort | tr '\n' ' ' |
-    grep -qx 'grafana kafka migrate postgres prometheus redis scheduler worker '; then
+services=$("${clean_env[@]}" docker-compose -f "$compose" config --services | sort | tr '\n' ' ')
+if [ "$services" = 'grafana kafka migrate postgres prometheus redis scheduler worker ' ]; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)); echo "FAIL: docker-compose config --services"
