@@ -47,14 +47,17 @@ df_tools_venv() {
 # The source folder of a Go module (MODULE@VERSION), downloaded with the
 # Go tool into $DF_TOOLS_DIR/gomod; prints the folder.
 df_tools_go_module() {
-    local mod=$1 dir json
-    command -v go >/dev/null || tools_die "go not found: needed to download $mod from the Go module proxy"
+    local mod=$1 dir json go
+    # The Go toolchain of the machine image lives in /usr/local/go, which a
+    # non-interactive shell's PATH may lack.
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    [ -x "$go" ] || tools_die "go not found: needed to download $mod from the Go module proxy"
     mkdir -p "$DF_TOOLS_DIR/gomod"
     json=$(
         {
             flock 9
             GOPATH=$DF_TOOLS_DIR/gopath GOMODCACHE=$DF_TOOLS_DIR/gomod GOFLAGS=-modcacherw GO111MODULE=on \
-                go mod download -json "$mod" 2>&1
+                "$go" mod download -json "$mod" 2>&1
         } 9>"$DF_TOOLS_DIR/gomod.lock"
     ) || true
     dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")

@@ -78,7 +78,11 @@ else
     bad "cmake --preset release on the .dockerignore'd context"; printf '%s\n' "${out:-}" | tail -20
 fi
 
-# The entry point.
+# The entry point (with none of the variables it handles inherited from
+# the caller, such as a local stack's DATAFLEET_REDIS_URL).
+for name in PGPASSWORD DATAFLEET_DATABASE_URL DATAFLEET_REDIS_URL DATAFLEET_KAFKA_PROPS; do
+    unset "$name" "${name}_FILE"
+done
 printf 's3cret\n' >"$tmp/pw"
 if [ "$(PGPASSWORD_FILE=$tmp/pw sh "$entry" sh -c 'echo "$PGPASSWORD:${PGPASSWORD_FILE:-unset}"')" = "s3cret:unset" ]; then ok
 else bad "entrypoint: PGPASSWORD_FILE -> PGPASSWORD"; fi
