@@ -14,6 +14,9 @@
 #define DF_TASK_SCHEMA  "datafleet.task/v1"
 #define DF_EVENT_SCHEMA "datafleet.event/v1"
 
+/* How long df:task:{id} is kept in Redis after the task ended. */
+#define DF_TASK_KEEP_S (3 * 24 * 3600)
+
 /* Task states (the `state` of events, df:task:{id} and the tasks table). */
 #define DF_STATE_QUEUED    "queued"
 #define DF_STATE_RUNNING   "running"
