@@ -26,7 +26,7 @@
 #include "df_metrics.h"
 #include "df_task.h"
 
-#define BATCH    "200"    /* tasks looked at per pass */
+#define BATCH    "200" /* tasks looked at per pass */
 #define FLUSH_MS 10000
 
 typedef struct reconcile {
