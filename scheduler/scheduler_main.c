@@ -45,6 +45,10 @@ static const df_option_t options[] = {
     { "stuck-running", "DATAFLEET_STUCK_RUNNING", DF_OPT_DURATION, "2m", 1000, 604800000, NULL,
       "a running task with no lease and no event for this long is taken as lost",
       offsetof(df_scheduler_config_t, stuck_running_ms), 0 },
+    { "misfire-grace", "DATAFLEET_MISFIRE_GRACE", DF_OPT_DURATION, "5s", 100, 3600000, NULL,
+      "a schedule's slot not fired within this long of its time is missed: its misfire policy "
+      "decides whether it fires",
+      offsetof(df_scheduler_config_t, misfire_grace_ms), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {
