@@ -269,6 +269,22 @@ static int check_pipeline(df_sched_cli_t *cli, const char *pipeline)
     return rc;
 }
 
+/* An invalid --cron or --tz; for a position in the expression, the
+ * expression is shown with a caret under it. */
+static int cron_error(const df_sched_cli_t *cli, const df_error_t *err)
+{
+    const char *expr = cli->cfg.cron;
+    int pos = 0;
+
+    if (strcmp(err->field, "timezone") == 0)
+        return df_sched_cli_fail(cli, DF_EXIT_USAGE, "--tz: %s", err->message);
+    if (sscanf(err->message, "position %d", &pos) == 1 && pos >= 1 &&
+        (size_t)pos <= strlen(expr) + 1 && strlen(expr) < 200)
+        return df_sched_cli_fail(cli, DF_EXIT_USAGE, "--cron: %s\n  %s\n  %*s^", err->message, expr,
+                                 pos - 1, "");
+    return df_sched_cli_fail(cli, DF_EXIT_USAGE, "--cron: %s", err->message);
+}
+
 int df_sched_cli_add(df_sched_cli_t *cli, char **args)
 {
     const df_sched_cli_config_t *cfg = &cli->cfg;
@@ -281,7 +297,6 @@ int df_sched_cli_add(df_sched_cli_t *cli, char **args)
     df_error_t err;
     int64_t next;
     PGresult *res;
-    int rc;
 
     df_error_init(&err);
     if (!name_ok(name))
@@ -294,9 +309,7 @@ int df_sched_cli_add(df_sched_cli_t *cli, char **args)
                                  "expected exactly one of --task, --task-file and --pipeline");
     cron = df_cron_parse(cfg->cron, cfg->tz, &err);
     if (!cron)
-        return df_sched_cli_fail(cli, DF_EXIT_USAGE, "%s: %s",
-                                 strcmp(err.field, "timezone") == 0 ? "--tz" : "--cron",
-                                 err.message);
+        return cron_error(cli, &err);
     if (!df_cron_next(cron, df_now_ms(), &next)) {
         df_cron_free(cron);
         return df_sched_cli_fail(cli, DF_EXIT_USAGE, "--cron: \"%s\" never fires", cfg->cron);
@@ -353,8 +366,7 @@ int df_sched_cli_add(df_sched_cli_t *cli, char **args)
     df_sched_cli_time(next, when, sizeof(when));
     printf("added schedule %s (id %s)%s; first slot %s\n", name, id, cfg->paused ? ", paused" : "",
            when);
-    rc = DF_EXIT_OK;
-    return rc;
+    return DF_EXIT_OK;
 }
 
 /* pause / resume: one statement each; "already" is not an error. */

@@ -182,7 +182,9 @@ static const char select_due_sql[] =
                                           " LIMIT $2"
                                           " FOR UPDATE SKIP LOCKED";
 
-/* Claims: the slots (i = index in the batch) whose row was inserted. */
+/* Claims: the slots (i = index in the batch) whose row was inserted.
+ * fired_at is the batch's `now`: fired_at - fire_time is how late the
+ * leader took the slot, exactly as the misfire policy saw it. */
 static const char claim_sql[] =
     "WITH c AS ("
     " SELECT * FROM jsonb_to_recordset($1::jsonb)"
@@ -399,13 +401,14 @@ static bool claimed_not_done(const slot_t *slot)
 
 static df_code_t claim(batch_t *b, df_error_t *err)
 {
-    char *json = slots_json(b, any_slot, true);
-    const char *params[1] = { json };
+    char *json = slots_json(b, any_slot, true), now[24];
+    const char *params[2] = { json, now };
     PGresult *res;
 
     if (!json)
         return df_error_set(err, DF_ERR_NOMEM, NULL, "out of memory");
-    res = df_pg_exec(b->ctx->pg, claim_sql, 1, params, err);
+    snprintf(now, sizeof(now), "%lld", (long long)b->now);
+    res = df_pg_exec(b->ctx->pg, claim_sql, 2, params, err);
     free(json);
     if (!res)
         return err->code;
