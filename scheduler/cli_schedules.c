@@ -14,8 +14,6 @@
 #include "df_log.h"
 #include "schedule_slot.h"
 
-#define TS(ms) "timestamptz 'epoch' + " ms " * interval '1 millisecond'"
-
 static const df_option_t overview_options[] = { DF_COMMON_OPTIONS(df_sched_cli_config_t) };
 
 #define OPT_JSON                                                                                  \
@@ -349,9 +347,8 @@ int df_sched_cli_add(df_sched_cli_t *cli, char **args)
                          "INSERT INTO schedules (id, name, expression, timezone, task_template,"
                          "       pipeline, paused, misfire_policy, catch_up_limit, next_fire_at)"
                          " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::boolean, $8,"
-                         "         $9::integer, " TS(
-                             "$10::bigint") ")"
-                                            " ON CONFLICT (name) DO NOTHING RETURNING id",
+                         "         $9::integer, to_timestamp($10::bigint / 1000.0))"
+                         " ON CONFLICT (name) DO NOTHING RETURNING id",
                          10, params, &err);
     }
     free(tmpl_text);
@@ -441,7 +438,7 @@ int df_sched_cli_resume(df_sched_cli_t *cli, char **args)
     params[1] = next ? next_text : NULL;
     if (df_pg_run(cli->pg,
                   "UPDATE schedules SET paused = false, updated_at = now(),"
-                  "       next_fire_at = " TS("$2::bigint") " WHERE name = $1",
+                  "       next_fire_at = to_timestamp($2::bigint / 1000.0) WHERE name = $1",
                   2, params, NULL, &err) ||
         df_pg_commit(cli->pg, &err))
         goto pg_fail;

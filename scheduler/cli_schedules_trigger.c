@@ -15,8 +15,6 @@
 #include "pipelines.h"
 #include "schedule_slot.h"
 
-#define TS(ms) "timestamptz 'epoch' + " ms " * interval '1 millisecond'"
-
 typedef struct trigger {
     df_sched_cli_t *cli;
     const char *id, *name;
@@ -96,7 +94,7 @@ static int already_fired(trigger_t *t)
     snprintf(slot_text, sizeof(slot_text), "%lld", (long long)t->slot);
     res = df_pg_exec(t->cli->pg,
                      "SELECT COALESCE(task_id, pipeline_run_id) FROM schedule_fires"
-                     " WHERE schedule_id = $1 AND fire_time = " TS("$2::bigint"),
+                     " WHERE schedule_id = $1 AND fire_time = to_timestamp($2::bigint / 1000.0)",
                      2, params, &err);
     printf("%s: slot %s already fired: %s\n", t->name, t->when,
            res && PQntuples(res) ? PQgetvalue(res, 0, 0) : t->slot_id);
@@ -141,14 +139,12 @@ int df_sched_cli_trigger(df_sched_cli_t *cli, char **args)
     params[1] = slot_text;
     params[2] = pipeline ? NULL : t.slot_id;
     params[3] = pipeline ? t.slot_id : NULL;
-    res =
-        df_pg_exec(cli->pg,
-                   "INSERT INTO schedule_fires (schedule_id, fire_time, task_id, pipeline_run_id,"
-                   "       fired_at)"
-                   " VALUES ($1, " TS(
-                       "$2::bigint") ", $3, $4, clock_timestamp())"
-                                     " ON CONFLICT (schedule_id, fire_time) DO NOTHING RETURNING 1",
-                   4, params, &err);
+    res = df_pg_exec(cli->pg,
+                     "INSERT INTO schedule_fires (schedule_id, fire_time, task_id, pipeline_run_id,"
+                     "       fired_at)"
+                     " VALUES ($1, to_timestamp($2::bigint / 1000.0), $3, $4, clock_timestamp())"
+                     " ON CONFLICT (schedule_id, fire_time) DO NOTHING RETURNING 1",
+                     4, params, &err);
     if (!res)
         goto pg_fail;
     if (PQntuples(res) == 0) {
@@ -173,11 +169,12 @@ int df_sched_cli_trigger(df_sched_cli_t *cli, char **args)
         goto rollback;
     }
     df_error_init(&err);
-    if (df_pg_run(cli->pg,
-                  "UPDATE schedules SET last_fired_at = GREATEST(last_fired_at, " TS(
-                      "$2::bigint") ")"
-                                    " WHERE id = $1",
-                  2, params, NULL, &err) ||
+    if (df_pg_run(
+            cli->pg,
+            "UPDATE schedules"
+            "   SET last_fired_at = GREATEST(last_fired_at, to_timestamp($2::bigint / 1000.0))"
+            " WHERE id = $1",
+            2, params, NULL, &err) ||
         df_pg_commit(cli->pg, &err))
         goto pg_fail;
     printf("%s: slot %s fired: %s %s\n", args[0], t.when, pipeline ? "pipeline run" : "task",

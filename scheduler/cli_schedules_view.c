@@ -9,7 +9,6 @@
 #include "df_cron.h"
 #include "df_id.h"
 
-#define MS(ts)     "(extract(epoch FROM " ts ") * 1000)::bigint"
 #define LIST_COLS  7
 #define NEXT_SHOWN 3 /* show: upcoming fire times */
 #define CELL_MAX   512
@@ -20,28 +19,19 @@
 static const char schedules_sql[] =
     "SELECT s.id, s.name, s.expression, s.timezone, s.task_template::text, s.pipeline::text,"
     "       s.enabled, s.paused, s.misfire_policy, s.catch_up_limit,"
-    "       " MS("s.last_fired_at") ", " MS(
-        "s.next_fire_at") ","
-                          "       " MS(
-                              "f.fire_time") ", f.task_id, f.pipeline_run_id, COALESCE(t.state, "
-                                             "r.state),"
-                                             "       " MS("s.created_at") ", " MS(
-                                                 "s.updated_at") "  FROM schedules AS s"
-                                                                 "  LEFT JOIN LATERAL (SELECT "
-                                                                 "fire_time, task_id, "
-                                                                 "pipeline_run_id FROM "
-                                                                 "schedule_fires"
-                                                                 "                      WHERE "
-                                                                 "schedule_id = s.id ORDER BY "
-                                                                 "fire_time DESC LIMIT 1) AS f ON "
-                                                                 "true"
-                                                                 "  LEFT JOIN tasks AS t ON "
-                                                                 "t.task_id = f.task_id"
-                                                                 "  LEFT JOIN pipeline_runs AS r "
-                                                                 "ON r.id = f.pipeline_run_id"
-                                                                 " WHERE $1::text IS NULL OR "
-                                                                 "s.name = $1"
-                                                                 " ORDER BY s.name";
+    "       (extract(epoch FROM s.last_fired_at) * 1000)::bigint,"
+    "       (extract(epoch FROM s.next_fire_at) * 1000)::bigint,"
+    "       (extract(epoch FROM f.fire_time) * 1000)::bigint,"
+    "       f.task_id, f.pipeline_run_id, COALESCE(t.state, r.state),"
+    "       (extract(epoch FROM s.created_at) * 1000)::bigint,"
+    "       (extract(epoch FROM s.updated_at) * 1000)::bigint"
+    "  FROM schedules AS s"
+    "  LEFT JOIN LATERAL (SELECT fire_time, task_id, pipeline_run_id FROM schedule_fires"
+    "                      WHERE schedule_id = s.id ORDER BY fire_time DESC LIMIT 1) AS f ON true"
+    "  LEFT JOIN tasks AS t ON t.task_id = f.task_id"
+    "  LEFT JOIN pipeline_runs AS r ON r.id = f.pipeline_run_id"
+    " WHERE $1::text IS NULL OR s.name = $1"
+    " ORDER BY s.name";
 
 enum {
     C_ID,
@@ -64,14 +54,14 @@ enum {
     C_UPDATED,
 };
 
-static const char fires_sql[] = "SELECT " MS(
-    "f.fire_time") ", f.task_id, f.pipeline_run_id, COALESCE(t.state, r.state),"
-                   "       " MS(
-                       "f.fired_at") "  FROM schedule_fires AS f"
-                                     "  LEFT JOIN tasks AS t ON t.task_id = f.task_id"
-                                     "  LEFT JOIN pipeline_runs AS r ON r.id = f.pipeline_run_id"
-                                     " WHERE f.schedule_id = $1"
-                                     " ORDER BY f.fire_time DESC LIMIT $2::integer";
+static const char fires_sql[] = "SELECT (extract(epoch FROM f.fire_time) * 1000)::bigint,"
+                                "       f.task_id, f.pipeline_run_id, COALESCE(t.state, r.state),"
+                                "       (extract(epoch FROM f.fired_at) * 1000)::bigint"
+                                "  FROM schedule_fires AS f"
+                                "  LEFT JOIN tasks AS t ON t.task_id = f.task_id"
+                                "  LEFT JOIN pipeline_runs AS r ON r.id = f.pipeline_run_id"
+                                " WHERE f.schedule_id = $1"
+                                " ORDER BY f.fire_time DESC LIMIT $2::integer";
 
 static const char *value(PGresult *res, int row, int col)
 {

@@ -36,9 +36,6 @@
 #define TICK_BUDGET_MS     5000  /* one tick fires batches for at most this long */
 #define CACHE_MAX          4096  /* parsed expressions / checked templates kept */
 
-#define TS(ms)             "timestamptz 'epoch' + " ms " * interval '1 millisecond'"
-#define MS(ts)             "(extract(epoch FROM " ts ") * 1000)::bigint"
-
 /* ---- per-leader state: parsed expressions and checked templates ---- */
 
 typedef struct cache_entry {
@@ -173,47 +170,47 @@ static const df_error_t *template_problem(state_t *st, const char *text, const j
 
 static const char select_due_sql[] =
     "SELECT id, name, expression, timezone, task_template::text, pipeline::text,"
-    "       misfire_policy, catch_up_limit, " MS(
-        "next_fire_at") "  FROM schedules"
-                        " WHERE enabled AND NOT paused"
-                        "   AND (next_fire_at IS NULL OR next_fire_at <= " TS(
-                            "$1::bigint") ")"
-                                          " ORDER BY next_fire_at NULLS FIRST, id"
-                                          " LIMIT $2"
-                                          " FOR UPDATE SKIP LOCKED";
+    "       misfire_policy, catch_up_limit,"
+    "       (extract(epoch FROM next_fire_at) * 1000)::bigint"
+    "  FROM schedules"
+    " WHERE enabled AND NOT paused"
+    "   AND (next_fire_at IS NULL OR next_fire_at <= to_timestamp($1::bigint / 1000.0))"
+    " ORDER BY next_fire_at NULLS FIRST, id"
+    " LIMIT $2"
+    " FOR UPDATE SKIP LOCKED";
 
 /* Claims: the slots (i = index in the batch) whose row was inserted.
- * fired_at is the batch's `now`: fired_at - fire_time is how late the
- * leader took the slot, exactly as the misfire policy saw it. */
+ * fired_at is the batch's `now` ($2): fired_at - fire_time is how late the
+ * leader took the slot, exactly as the misfire policy saw it. Times travel
+ * as Unix ms; to_timestamp(ms / 1000.0) is exact to the microsecond. */
 static const char claim_sql[] =
     "WITH c AS ("
     " SELECT * FROM jsonb_to_recordset($1::jsonb)"
     "   AS c (i integer, schedule_id text, fire_ms bigint, task_id text, run_id text)"
     "), ins AS ("
     " INSERT INTO schedule_fires (schedule_id, fire_time, task_id, pipeline_run_id, fired_at)"
-    " SELECT schedule_id, " TS(
-        "fire_ms") ", task_id, run_id, clock_timestamp()"
-                   "   FROM c ORDER BY schedule_id, fire_ms"
-                   " ON CONFLICT (schedule_id, fire_time) DO NOTHING"
-                   " RETURNING schedule_id, fire_time"
-                   ")"
-                   " SELECT c.i FROM c JOIN ins"
-                   "   ON ins.schedule_id = c.schedule_id AND ins.fire_time = " TS("c.fire_ms");
+    " SELECT schedule_id, to_timestamp(fire_ms / 1000.0), task_id, run_id,"
+    "        to_timestamp($2::bigint / 1000.0)"
+    "   FROM c ORDER BY schedule_id, fire_ms"
+    " ON CONFLICT (schedule_id, fire_time) DO NOTHING"
+    " RETURNING schedule_id, fire_time"
+    ")"
+    " SELECT c.i FROM c JOIN ins"
+    "   ON ins.schedule_id = c.schedule_id"
+    "  AND ins.fire_time = to_timestamp(c.fire_ms / 1000.0)";
 
 static const char unclaim_sql[] =
     "DELETE FROM schedule_fires AS f"
     " USING jsonb_to_recordset($1::jsonb) AS u (schedule_id text, fire_ms bigint)"
-    " WHERE f.schedule_id = u.schedule_id AND f.fire_time = " TS("u.fire_ms");
+    " WHERE f.schedule_id = u.schedule_id"
+    "   AND f.fire_time = to_timestamp(u.fire_ms / 1000.0)";
 
 static const char advance_sql[] =
     "UPDATE schedules AS s"
-    "   SET next_fire_at = " TS(
-        "u.next_ms") ","
-                     "       last_fired_at = GREATEST(s.last_fired_at, " TS(
-                         "u.last_ms") ")"
-                                      "  FROM jsonb_to_recordset($1::jsonb) AS u (id text, next_ms "
-                                      "bigint, last_ms bigint)"
-                                      " WHERE s.id = u.id";
+    "   SET next_fire_at = to_timestamp(u.next_ms / 1000.0),"
+    "       last_fired_at = GREATEST(s.last_fired_at, to_timestamp(u.last_ms / 1000.0))"
+    "  FROM jsonb_to_recordset($1::jsonb) AS u (id text, next_ms bigint, last_ms bigint)"
+    " WHERE s.id = u.id";
 
 typedef struct sched {
     const char *id, *name; /* borrowed from the batch's result */
@@ -603,13 +600,12 @@ fail:
  * none is scheduled). */
 static df_code_t next_due(df_cron_ctx_t *ctx, int64_t now, int64_t *wait, df_error_t *err)
 {
-    PGresult *res = df_pg_exec(
-        ctx->pg,
-        "SELECT (SELECT " MS("min(next_fire_at)") " FROM schedules WHERE enabled AND NOT paused),"
-                                                  "       EXISTS (SELECT 1 FROM schedules"
-                                                  "                WHERE enabled AND NOT paused "
-                                                  "AND next_fire_at IS NULL)",
-        0, NULL, err);
+    static const char sql[] =
+        "SELECT (SELECT (extract(epoch FROM min(next_fire_at)) * 1000)::bigint"
+        "          FROM schedules WHERE enabled AND NOT paused),"
+        "       EXISTS (SELECT 1 FROM schedules"
+        "                WHERE enabled AND NOT paused AND next_fire_at IS NULL)";
+    PGresult *res = df_pg_exec(ctx->pg, sql, 0, NULL, err);
 
     if (!res)
         return err->code;
