@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cron_role.h"
 #include "df_hmap.h"
@@ -35,6 +36,16 @@
 #define PUBLISH_TIMEOUT_MS 10000 /* wait for Kafka's acknowledgements */
 #define TICK_BUDGET_MS     5000  /* one tick fires batches for at most this long */
 #define CACHE_MAX          4096  /* parsed expressions / checked templates kept */
+
+/* Many slots at one time (10,000 schedules "at 02:00"): the PostgreSQL
+ * part of their batch (select, claim) is done before the slot, in one
+ * transaction that then waits for the slot's time, publishes and commits;
+ * only the publishing is left after the slot. It starts this much ahead
+ * per slot, within bounds. */
+#define PREPARE_MIN_ROWS     200   /* fewer slots at one time: fired at their time */
+#define PREPARE_US_PER_ROW   150   /* PostgreSQL work per slot before its publish */
+#define PREPARE_AHEAD_MAX_MS 2000  /* never more ahead than this */
+#define PREPARE_MAX_ROWS     20000 /* schedules in one prepared batch, at most */
 
 /* ---- per-leader state: parsed expressions and checked templates ---- */
 
@@ -544,25 +555,50 @@ static df_code_t finish(batch_t *b, df_error_t *err)
     return rc;
 }
 
-/* One batch. Returns DF_OK with *taken rows taken and *retry set when some
+/* Sleep until the wall clock reaches at_ms (a prepared batch's slot time).
+ * false when the process is stopping. */
+static bool wait_until(int64_t at_ms)
+{
+    for (;;) {
+        int64_t left = at_ms - df_now_ms();
+        struct timespec ts;
+
+        if (df_program_stopping())
+            return false;
+        if (left <= 0)
+            return true;
+        if (left > 50)
+            left = 50;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)left * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* One batch of at most limit schedules, for the slots due at `now` (the
+ * clock, or a time just ahead: then the batch is prepared, waits for that
+ * time and publishes). Returns DF_OK with *taken rows taken and *retry set when some
  * slot could not be published (Kafka trouble), or the failure. */
-static df_code_t fire_batch(df_cron_ctx_t *ctx, state_t *st, int64_t now, size_t *taken,
-                            bool *retry, df_error_t *err)
+static df_code_t fire_batch(df_cron_ctx_t *ctx, state_t *st, int64_t now, int64_t limit,
+                            size_t *taken, bool *retry, df_error_t *err)
 {
     batch_t b = { .ctx = ctx, .now = now };
     char now_text[24], limit_text[24];
     const char *params[2] = { now_text, limit_text };
+    int64_t t[7]; /* when each step ended, for the log */
     df_code_t rc;
 
     *taken = 0;
     *retry = false;
     snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
-    snprintf(limit_text, sizeof(limit_text), "%lld", (long long)ctx->cfg->publish_batch);
+    snprintf(limit_text, sizeof(limit_text), "%lld", (long long)limit);
+    t[0] = df_mono_ms();
     if (df_pg_begin(ctx->pg, err))
         return err->code;
     b.rows = df_pg_exec(ctx->pg, select_due_sql, 2, params, err);
     if (!b.rows)
         goto fail;
+    t[1] = df_mono_ms();
     b.nscheds = (size_t)PQntuples(b.rows);
     *taken = b.nscheds;
     b.scheds = calloc(b.nscheds ? b.nscheds : 1, sizeof(*b.scheds));
@@ -576,17 +612,29 @@ static df_code_t fire_batch(df_cron_ctx_t *ctx, state_t *st, int64_t now, size_t
             goto fail;
         }
     }
+    t[2] = df_mono_ms();
     if (b.nslots && (claim(&b, err) || create_runs(&b, err)))
         goto fail;
+    t[3] = df_mono_ms();
+    if (!wait_until(now)) {
+        df_error_set(err, DF_ERR_CANCELLED, NULL, "stopping");
+        goto fail;
+    }
+    t[4] = df_mono_ms();
     publish(&b);
+    t[5] = df_mono_ms();
     if (finish(&b, err) || df_pg_commit(ctx->pg, err))
         goto fail;
+    t[6] = df_mono_ms();
     for (size_t i = 0; i < b.nscheds; i++)
         *retry = *retry || b.scheds[i].failed;
     if (b.fired || b.invalid || *retry)
-        df_info(
-            "schedules: %zu slots fired from %zu due schedules (%zu more than the grace late)%s",
-            b.fired, b.nscheds, b.late, *retry ? "; some not published: retrying" : "");
+        df_info("schedules: %zu slots fired from %zu due schedules (%zu more than the grace "
+                "late)%s; ms: select %lld, prepare %lld, claim %lld, wait for the slot %lld, "
+                "publish %lld, commit %lld",
+                b.fired, b.nscheds, b.late, *retry ? "; some not published: retrying" : "",
+                (long long)(t[1] - t[0]), (long long)(t[2] - t[1]), (long long)(t[3] - t[2]),
+                (long long)(t[4] - t[3]), (long long)(t[5] - t[4]), (long long)(t[6] - t[5]));
     batch_free(&b);
     return DF_OK;
 fail:
@@ -597,19 +645,30 @@ fail:
 }
 
 /* Milliseconds until the next schedule is due (0: now; IDLE_WAIT_MS when
- * none is scheduled). */
-static df_code_t next_due(df_cron_ctx_t *ctx, int64_t now, int64_t *wait, df_error_t *err)
+ * none is scheduled), and how many schedules are due at that time (up to
+ * PREPARE_MAX_ROWS). */
+static df_code_t next_due(df_cron_ctx_t *ctx, int64_t now, int64_t *wait, int64_t *rows,
+                          df_error_t *err)
 {
     static const char sql[] =
-        "SELECT (SELECT (extract(epoch FROM min(next_fire_at)) * 1000)::bigint"
-        "          FROM schedules WHERE enabled AND NOT paused),"
-        "       EXISTS (SELECT 1 FROM schedules"
-        "                WHERE enabled AND NOT paused AND next_fire_at IS NULL)";
-    PGresult *res = df_pg_exec(ctx->pg, sql, 0, NULL, err);
+        "WITH due AS (SELECT min(next_fire_at) AS at FROM schedules WHERE enabled AND NOT paused)"
+        " SELECT (extract(epoch FROM due.at) * 1000)::bigint,"
+        "        (SELECT count(*) FROM (SELECT 1 FROM schedules"
+        "                                WHERE enabled AND NOT paused AND next_fire_at = due.at"
+        "                                LIMIT $1::integer) AS n),"
+        "        EXISTS (SELECT 1 FROM schedules"
+        "                 WHERE enabled AND NOT paused AND next_fire_at IS NULL)"
+        "   FROM due";
+    char limit[24];
+    const char *params[1] = { limit };
+    PGresult *res;
 
+    snprintf(limit, sizeof(limit), "%d", PREPARE_MAX_ROWS);
+    res = df_pg_exec(ctx->pg, sql, 1, params, err);
     if (!res)
         return err->code;
-    if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+    *rows = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    if (strcmp(PQgetvalue(res, 0, 2), "t") == 0)
         *wait = 0;
     else if (PQgetisnull(res, 0, 0))
         *wait = IDLE_WAIT_MS;
@@ -632,18 +691,25 @@ int64_t df_schedules_tick(df_cron_ctx_t *ctx)
         return ERROR_WAIT_MS;
     df_error_init(&err);
     for (;;) {
-        int64_t now = df_now_ms(), wait = 0;
+        int64_t now = df_now_ms(), wait = 0, rows = 0, ahead = 0;
         bool retry;
 
-        if (next_due(ctx, now, &wait, &err))
+        if (next_due(ctx, now, &wait, &rows, &err))
             break;
-        if (wait > 0)
-            return wait;
+        if (rows >= PREPARE_MIN_ROWS)
+            ahead = rows * PREPARE_US_PER_ROW / 1000;
+        if (ahead > PREPARE_AHEAD_MAX_MS)
+            ahead = PREPARE_AHEAD_MAX_MS;
+        if (wait > ahead)
+            return wait - ahead;
         if (taken == 0)
             return LOCKED_WAIT_MS;
         if (df_mono_ms() - started > TICK_BUDGET_MS || df_program_stopping())
             return 0;
-        if (fire_batch(ctx, st, now, &taken, &retry, &err))
+        /* due now: batches of --publish-batch; due soon: all of that time's
+         * slots prepared ahead (see PREPARE_*) */
+        if (wait > 0 ? fire_batch(ctx, st, now + wait, PREPARE_MAX_ROWS, &taken, &retry, &err)
+                     : fire_batch(ctx, st, now, ctx->cfg->publish_batch, &taken, &retry, &err))
             break;
         if (retry)
             return ERROR_WAIT_MS;
