@@ -16,7 +16,12 @@
  *      past now (and last_fired_at) for the schedules that fired all
  *      their slots, and COMMIT.
  * A crash before the commit leaves nothing claimed: the next leader fires
- * the same slots with the same derived task ids, which run once. */
+ * the same slots with the same derived task ids, which run once.
+ *
+ * When many schedules share the next fire time (PREPARE_MIN_ROWS or more),
+ * steps 1-3 for all of them (up to PREPARE_MAX_ROWS) run ahead of that
+ * time, in one transaction that then waits for it: at the slot's time only
+ * the publishing (step 4) and the commit are left. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,9 +354,13 @@ static bool prepare(batch_t *b, state_t *st, size_t i)
     n = df_schedule_slots(cron, strtoll(PQgetvalue(r, (int)i, 8), NULL, 10), b->now, policy,
                           strtoll(PQgetvalue(r, (int)i, 7), NULL, 10),
                           b->ctx->cfg->misfire_grace_ms, slots, &dropped);
-    if (dropped)
-        df_info("schedule \"%s\": missed slots before %lld not fired (misfire policy %s)", s->name,
-                (long long)(n ? slots[0] : b->now), df_misfire_name(policy));
+    if (dropped) {
+        char since[40];
+        df_time_format(strtoll(PQgetvalue(r, (int)i, 8), NULL, 10), since, sizeof(since));
+        df_info("schedule \"%s\": slots missed since %s; misfire policy %s: %zu of the due "
+                "slots fire",
+                s->name, since, df_misfire_name(policy), n);
+    }
     if (!df_cron_next(cron, b->now, &s->next_ms))
         s->next_ms = b->now + INVALID_RETRY_MS; /* fires no more: look again later */
     for (size_t k = 0; k < n; k++) {
