@@ -21,6 +21,8 @@ typedef struct df_scheduler_config {
     int64_t reconcile_every_ms; /* reconciler period */
     int64_t stuck_queued_ms;    /* a task queued this long with no worker is re-published */
     int64_t stuck_running_ms;   /* running, lease gone, no event for this long: lost */
+    /* schedules (schedules.c) */
+    int64_t misfire_grace_ms; /* a slot later than this is missed (misfire policy) */
 } df_scheduler_config_t;
 
 /* `migrate`: apply pending migrations. Returns an exit code. */

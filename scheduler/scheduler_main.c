@@ -34,7 +34,7 @@ static const df_option_t options[] = {
     { "tick", "DATAFLEET_CRON_TICK", DF_OPT_DURATION, "250ms", 10, 10000, NULL,
       "longest sleep of the cron leader between looks at what is due",
       offsetof(df_scheduler_config_t, tick_ms), 0 },
-    { "publish-batch", "DATAFLEET_PUBLISH_BATCH", DF_OPT_INT, "1000", 1, 100000, NULL,
+    { "publish-batch", "DATAFLEET_PUBLISH_BATCH", DF_OPT_INT, "10000", 1, 100000, NULL,
       "tasks the cron leader publishes per Kafka flush",
       offsetof(df_scheduler_config_t, publish_batch), 0 },
     { "reconcile-every", "DATAFLEET_RECONCILE_EVERY", DF_OPT_DURATION, "30s", 100, 3600000, NULL,
@@ -46,6 +46,10 @@ static const df_option_t options[] = {
     { "stuck-running", "DATAFLEET_STUCK_RUNNING", DF_OPT_DURATION, "2m", 1000, 604800000, NULL,
       "a running task with no lease and no event for this long is taken as lost",
       offsetof(df_scheduler_config_t, stuck_running_ms), 0 },
+    { "misfire-grace", "DATAFLEET_MISFIRE_GRACE", DF_OPT_DURATION, "5s", 100, 3600000, NULL,
+      "a schedule's slot not fired within this long of its time is missed: its misfire policy "
+      "decides whether it fires",
+      offsetof(df_scheduler_config_t, misfire_grace_ms), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {
