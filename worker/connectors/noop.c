@@ -7,7 +7,8 @@
  *                  the retry policy decides the wait)
  *   rows           rows reported written (default 0)
  * A `refresh` with `duration_ms` simulates a long platform operation that
- * the worker polls (params duration_ms, poll_ms, job_fail, poll_fail): the
+ * the worker polls (params duration_ms, poll_ms, job_fail, poll_fail; a
+ * failing poll reports retry_after_ms as its Retry-After): the
  * operation lives in Redis (df:noop:job:{job_id}), so any worker can poll
  * it, and df:noop:starts:{task_id} counts the operations a task started.
  * A `lineage` task that succeeds reports a small graph.
@@ -223,9 +224,12 @@ static df_outcome_kind_t job_poll(df_task_ctx_t *ctx, int64_t poll_ms, df_outcom
         freeReplyObject(p);
     }
     if (poll_fail > 0 && polls == poll_fail) {
+        json_t *ra = json_object_get(ctx->params, "retry_after_ms");
         df_outcome_set(out, DF_OUTCOME_RETRY, "noop_unavailable",
                        "the simulated platform answered 503 to poll %lld of operation %s", polls,
                        id);
+        out->retry_after_ms = json_is_integer(ra) ? json_integer_value(ra) : -1;
+        out->error.retry_after_ms = out->retry_after_ms;
         kind = DF_OUTCOME_RETRY;
     } else if (df_now_ms() < ends) {
         kind = df_outcome_poll(out, json_deep_copy(ctx->job), poll_ms);
