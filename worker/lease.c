@@ -12,13 +12,17 @@
 /* KEYS: task hash, lease, cancel flag.
  * ARGV: worker, ttl_ms, attempt, type, connector, now, max_takeovers, poll_seq.
  *
- * A run's position is (attempt, poll_seq): the hash keeps the position of
- * the run that owns the task (poll_seq is 0 for a task message, n for the
- * n-th poll message of a platform operation). A message behind it is stale:
- * a later attempt or poll already took over, so it is acknowledged with the
- * event the task recorded last. `waiting` = "poll" marks a lease released on
- * purpose while the scheduler holds the next poll: the run that picks it up
- * is no takeover. */
+ * A message's position is (attempt, poll seq): poll_seq is 0 for a task
+ * message, n for the n-th poll message of a platform operation. The hash
+ * keeps the position of the message that owns the task (pos_attempt,
+ * poll_seq): the one a run started from, or the next poll a run handed to
+ * the scheduler. Either message exists in Kafka or is on its way there (in
+ * the event the task recorded last), so a message behind it is stale and is
+ * acknowledged with that event. A `retrying` task is owned by the next
+ * attempt's message the same way. (`attempt` alone is no position: a retry
+ * in place raises it with no message behind it.) `waiting` = "poll" marks a
+ * lease released on purpose while the scheduler holds the next poll: the
+ * run that picks it up is no takeover. */
 static const char start_lua[] =
     "local state = redis.call('HGET', KEYS[1], 'state')\n"
     "local attempt = tonumber(ARGV[3])\n"
@@ -27,9 +31,10 @@ static const char start_lua[] =
     "  return {'terminal', state, '0', redis.call('HGET', KEYS[1], 'event') or ''}\n"
     "end\n"
     "local cur = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') or 0\n"
-    "local cur_seq = tonumber(redis.call('HGET', KEYS[1], 'poll_seq') or '0') or 0\n"
-    "if (state == 'retrying' and cur >= attempt) or cur > attempt\n"
-    "   or (cur == attempt and cur_seq > seq) then\n"
+    "local pos = tonumber(redis.call('HGET', KEYS[1], 'pos_attempt') or '0') or 0\n"
+    "local pos_seq = tonumber(redis.call('HGET', KEYS[1], 'poll_seq') or '0') or 0\n"
+    "if (state == 'retrying' and cur >= attempt) or pos > attempt\n"
+    "   or (pos == attempt and pos_seq > seq) then\n"
     "  return {'stale', state or '', '0', redis.call('HGET', KEYS[1], 'event') or ''}\n"
     "end\n"
     "local holder = redis.call('GET', KEYS[2])\n"
@@ -43,7 +48,8 @@ static const char start_lua[] =
     "local fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)\n"
     "local token = ARGV[1] .. '|' .. fence\n"
     "redis.call('SET', KEYS[2], token, 'PX', ARGV[2])\n"
-    "redis.call('HSET', KEYS[1], 'state', 'running', 'attempt', ARGV[3], 'poll_seq', ARGV[8],\n"
+    "redis.call('HSET', KEYS[1], 'state', 'running', 'attempt', ARGV[3], 'pos_attempt', ARGV[3],\n"
+    "  'poll_seq', ARGV[8],\n"
     "  'type', ARGV[4], 'connector', ARGV[5], 'worker', ARGV[1], 'updated_at', ARGV[6])\n"
     "if seq == 0 or redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then\n"
     "  redis.call('HSET', KEYS[1], 'started_at', ARGV[6])\n"

@@ -39,10 +39,12 @@ typedef struct df_lease_request {
 df_code_t df_lease_prepare(df_redis_t *redis, df_error_t *err);
 
 /* Try to take the lease. token (DF_LEASE_TOKEN_MAX) gets "worker|fence" on
- * ACQUIRED; *takeovers gets the task's takeover count. The pair (attempt,
- * poll_seq) is the run's position: a message behind the position Redis
- * holds is STALE (a retry of this attempt was already handed back, or a
- * poll of a platform operation took over from this message). On TERMINAL
+ * ACQUIRED; *takeovers gets the task's takeover count. A message's
+ * (attempt, poll_seq) is its position; Redis keeps the position of the
+ * message that owns the task (hash fields pos_attempt and poll_seq, set
+ * here and by a run that hands a poll to the scheduler). A message behind
+ * it is STALE (a retry of this attempt was already handed back, or a later
+ * poll or attempt of the task took over from this message). On TERMINAL
  * and STALE, *event gets the event the task recorded last (caller frees;
  * NULL when none was kept): a redelivered message re-sends it, so an
  * outcome or hand-off whose event was lost in a crash still reaches the

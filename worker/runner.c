@@ -486,8 +486,8 @@ static void hand_off_poll(run_t *run, int64_t after_ms)
     json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", run->polls));
     event_text = json_dumps(ev, JSON_COMPACT);
     if (event_text)
-        f = json_pack("{s:i, s:s, s:s, s:O}", "poll_seq", seq, "waiting", "poll", "event",
-                      event_text, "job", run->job);
+        f = json_pack("{s:i, s:i, s:s, s:s, s:O}", "pos_attempt", run->attempt, "poll_seq", seq,
+                      "waiting", "poll", "event", event_text, "job", run->job);
     fields = f ? json_dumps(f, JSON_COMPACT) : NULL;
     json_decref(f);
     free(event_text);
