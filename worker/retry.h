@@ -36,7 +36,7 @@ typedef struct df_retry_defaults {
     df_retry_policy_t by_type[DF_RETRY_TYPES];
 } df_retry_defaults_t;
 
-/* What a kind with no defaults of its own gets (1 s, 5 min, 10 attempts). */
+/* The policy of a kind without defaults of its own: 1 s, 5 min, 10 attempts. */
 extern const df_retry_defaults_t df_retry_fallback;
 
 /* The index of a task type ("export", ...), or -1 for anything else. */
