@@ -465,12 +465,14 @@ static int64_t poll_wait(const run_t *run, const df_outcome_t *out)
  * is released (the state stays `running`, with the next poll's position),
  * and a `progress` event carries the next poll message, which the recorder
  * keeps in delayed_tasks until after_ms have passed. The slot is done when
- * the event is in Kafka. */
-static void hand_off_poll(run_t *run, int64_t after_ms)
+ * the event is in Kafka. A job state that cannot travel in a task message
+ * (a key naming a secret) fails the task: nobody could poll it. */
+static void hand_off_poll(run_t *run, int64_t after_ms, df_outcome_t *out)
 {
     json_t *ev = new_event(run, DF_STATE_PROGRESS), *next, *f = NULL;
     char since[40], *event_text = NULL, *fields = NULL;
     int seq = run->polls + 1, fenced = 0;
+    df_error_t err;
 
     if (!ev)
         return;
@@ -481,6 +483,17 @@ static void hand_off_poll(run_t *run, int64_t after_ms)
         json_object_set_new(next, "poll",
                             json_pack("{s:O, s:i, s:I, s:s}", "job", run->job, "seq", seq,
                                       "after_ms", (json_int_t)after_ms, "since", since));
+        df_error_init(&err);
+        if (df_task_validate(next, &err) != DF_OK) {
+            json_decref(next);
+            json_decref(ev);
+            __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
+            df_outcome_set(out, DF_OUTCOME_PERMANENT, "connector_error",
+                           "the job state of connector %s cannot travel in a poll message: %s%s%s",
+                           run->connector, err.field, err.field[0] ? ": " : "", err.message);
+            finish(run, DF_STATE_FAILED, "connector_error", out);
+            return;
+        }
         json_object_set_new(ev, "task", next);
     }
     json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", run->polls));
@@ -628,7 +641,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
                            "the task's deadline passed while it ran");
         finish(run, DF_STATE_CANCELLED, out.code[0] ? out.code : "cancelled", &out);
     } else if (out.kind == DF_OUTCOME_POLL) {
-        hand_off_poll(run, wait);
+        hand_off_poll(run, wait, &out);
     } else if (out.kind == DF_OUTCOME_RETRY && run->attempt < run->max_attempts) {
         out.error.retryable = true;
         out.error.retry_after_ms = wait;
