@@ -4,8 +4,8 @@
  * shutdown. Waits longer than --inline-retry-max go to the scheduler
  * instead of holding a slot: a `retrying` event carries the next attempt,
  * a `progress` event the next poll of a platform operation (the recorder
- * keeps both in delayed_tasks; docs/RETRIES.md). Each runner thread has its
- * own Redis connection. */
+ * keeps both in delayed_tasks; docs/RETRIES.md; runner_poll.c does the
+ * polling part). Each runner thread has its own Redis connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,34 +20,8 @@
 #include "lease.h"
 #include "registry.h"
 #include "retry.h"
+#include "run.h"
 #include "runtime.h"
-
-typedef struct runner {
-    df_runtime_t *rt;
-    df_redis_t *redis;
-    int64_t redis_failed_ms; /* last failure, to pace reconnects and logs */
-    uint64_t rng;            /* backoff jitter (df_retry_random) */
-} runner_t;
-
-typedef struct run {
-    runner_t *r;
-    df_slot_t *slot;
-    json_t *task;
-    const char *task_id;
-    const char *type;
-    const char *connector;
-    char traceparent[64];
-    int attempt;
-    int max_attempts;
-    df_retry_policy_t policy;
-    int64_t deadline_ms;
-    int64_t last_progress_ms;
-    /* polling a platform operation (DF_OUTCOME_POLL) */
-    int poll_seq;          /* the message's poll.seq (0: a task message) */
-    int polls;             /* POLL outcomes so far (poll_seq - 1 when the message is a poll) */
-    int64_t poll_since_ms; /* when polling began (0: not polling) */
-    json_t *job;           /* the operation's state (owned; NULL: none) */
-} run_t;
 
 static void sleep_ms(int64_t ms)
 {
@@ -62,7 +36,7 @@ static int slot_stop(const df_slot_t *slot)
 
 /* The runner's Redis connection, (re)connected when needed. NULL (after a
  * paced warning) while Redis is unreachable. */
-static df_redis_t *redis_of(runner_t *r)
+df_redis_t *df_run_redis(runner_t *r)
 {
     df_error_t err;
 
@@ -102,13 +76,13 @@ static df_stop_reason_t ctx_should_stop(df_task_ctx_t *ctx)
     return DF_STOP_NONE;
 }
 
-static void send_event(run_t *run, json_t *ev, df_slot_t *track)
+void df_run_send(run_t *run, json_t *ev, df_slot_t *track)
 {
     df_runtime_send(run->r->rt, run->r->rt->events_topic, run->task_id, ev, DF_EVENT_SCHEMA,
                     run->traceparent[0] ? run->traceparent : NULL, track);
 }
 
-static json_t *new_event(run_t *run, const char *state)
+json_t *df_run_event(run_t *run, const char *state)
 {
     json_t *ev = df_event_new(run->task_id, run->attempt, state, run->r->rt->worker_id);
     if (ev && run->type)
@@ -127,25 +101,25 @@ static void ctx_progress(df_task_ctx_t *ctx, int64_t rows, int64_t bytes, int64_
     if (now - run->last_progress_ms < 1000) /* at most one progress event a second */
         return;
     run->last_progress_ms = now;
-    ev = new_event(run, DF_STATE_PROGRESS);
+    ev = df_run_event(run, DF_STATE_PROGRESS);
     if (!ev)
         return;
     json_object_set_new(ev, "progress",
                         json_pack("{s:I, s:I, s:I}", "rows", (json_int_t)rows, "bytes",
                                   (json_int_t)bytes, "chunks", (json_int_t)chunks));
-    send_event(run, ev, NULL);
+    df_run_send(run, ev, NULL);
     json_decref(ev);
 }
 
 /* Update Redis until it works or the worker stops handing tasks on.
  * Returns false when it gave up (worker stopping with Redis down). */
-static bool redis_update(run_t *run, const char *state, int final, const char *fields, int *fenced)
+bool df_run_update(run_t *run, const char *state, int final, const char *fields, int *fenced)
 {
     df_error_t err;
 
     *fenced = 0;
     for (;;) {
-        df_redis_t *redis = redis_of(run->r);
+        df_redis_t *redis = df_run_redis(run->r);
         df_error_init(&err);
         if (redis && df_lease_update(
                          redis, run->task_id, run->slot->token[0] ? run->slot->token : NULL, state,
@@ -227,17 +201,17 @@ static void poison(run_t *run, const char *code, const df_error_t *why)
             (int)run->slot->msg->partition, (long long)run->slot->msg->offset, code,
             why->field[0] ? " at " : "", why->field, why->message);
     if (run->task_id && df_id_valid(run->task_id)) {
-        json_t *ev = new_event(run, DF_STATE_DEAD);
+        json_t *ev = df_run_event(run, DF_STATE_DEAD);
         df_outcome_t out;
         char *fields;
         df_outcome_init(&out);
         out.error = *why;
         fields = outcome_fields(&out, code);
-        redis_update(run, DF_STATE_DEAD, DF_LEASE_FINAL, fields, &fenced);
+        df_run_update(run, DF_STATE_DEAD, DF_LEASE_FINAL, fields, &fenced);
         free(fields);
         if (ev) {
             df_event_set_error(ev, code, why);
-            send_event(run, ev, NULL);
+            df_run_send(run, ev, NULL);
             json_decref(ev);
         }
     }
@@ -268,7 +242,7 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
         df_redis_t *redis;
         if (slot_stop(run->slot) == DF_STOP_HANDBACK)
             return -1;
-        redis = redis_of(run->r);
+        redis = df_run_redis(run->r);
         if (!redis) {
             sleep_ms(500);
             continue;
@@ -291,14 +265,14 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
 
 /* Finish with a terminal or retrying state: Redis, then the event that
  * marks the slot done. */
-static void finish(run_t *run, const char *state, const char *code, df_outcome_t *out)
+void df_run_finish(run_t *run, const char *state, const char *code, df_outcome_t *out)
 {
     int final = df_state_is_terminal(state) ? DF_LEASE_FINAL : DF_LEASE_RELEASE;
     char *fields = NULL, *event_text = NULL;
     int fenced = 0;
     json_t *ev, *f;
 
-    ev = new_event(run, state);
+    ev = df_run_event(run, state);
     if (!ev)
         return;
     if (code)
@@ -328,7 +302,7 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
     }
     json_decref(f);
     free(event_text);
-    if (!redis_update(run, state, final, fields, &fenced)) {
+    if (!df_run_update(run, state, final, fields, &fenced)) {
         free(fields);
         json_decref(ev);
         return; /* shutting down with Redis gone: the task comes back */
@@ -339,7 +313,7 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
                 run->task_id);
         df_dispatch_done(run->r->rt->dispatch, run->slot);
     } else {
-        send_event(run, ev, run->slot);
+        df_run_send(run, ev, run->slot);
     }
     json_decref(ev);
 }
@@ -353,7 +327,7 @@ static void resend_outcome(run_t *run, const char *stored_event)
     json_t *ev = stored_event ? json_loads(stored_event, 0, NULL) : NULL;
 
     if (ev)
-        send_event(run, ev, run->slot);
+        df_run_send(run, ev, run->slot);
     else
         df_dispatch_done(run->r->rt->dispatch, run->slot);
     json_decref(ev);
@@ -372,163 +346,6 @@ static df_connector_op_fn op_for(const df_connector_ops_t *ops, const char *type
     return NULL;
 }
 
-/* ctx->job_put: keep the operation's state in the run (the hand-off
- * carries it) and in Redis, fenced by the lease. */
-static df_code_t ctx_job_put(df_task_ctx_t *ctx, const json_t *job, df_error_t *err)
-{
-    run_t *run = ctx->runner;
-    json_t *copy = job ? json_deep_copy(job) : NULL;
-    char *text = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
-    df_redis_t *redis;
-    int fenced = 0;
-    df_code_t rc;
-
-    if (job && (!copy || !text)) {
-        json_decref(copy);
-        free(text);
-        return df_error_set(err, DF_ERR_NOMEM, "job", "out of memory keeping the job state");
-    }
-    json_decref(run->job);
-    run->job = copy;
-    ctx->job = run->job;
-    redis = redis_of(run->r);
-    if (!redis) {
-        free(text);
-        return df_error_set(err, DF_ERR_REDIS, "job", "Redis is unreachable: job state not kept");
-    }
-    rc = df_lease_job_put(redis, run->task_id, run->slot->token[0] ? run->slot->token : NULL, text,
-                          &fenced, err);
-    free(text);
-    if (rc == DF_OK && fenced)
-        rc = df_error_set(err, DF_ERR_CONFLICT, "lease",
-                          "the task's lease belongs to another run: job state not kept");
-    return rc;
-}
-
-/* A `progress` event with the polls so far (at most one a second). */
-static void poll_progress(run_t *run)
-{
-    int64_t now = df_mono_ms();
-    json_t *ev;
-
-    if (now - run->last_progress_ms < 1000)
-        return;
-    run->last_progress_ms = now;
-    ev = new_event(run, DF_STATE_PROGRESS);
-    if (!ev)
-        return;
-    json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", run->polls));
-    send_event(run, ev, NULL);
-    json_decref(ev);
-}
-
-/* A POLL outcome: take its job state into the run (saving it when it
- * changed). False (out turned into a permanent failure) when the
- * connector gave no state to poll with. */
-static bool take_poll(run_t *run, df_task_ctx_t *ctx, df_outcome_t *out)
-{
-    df_error_t err;
-
-    if (!json_is_object(out->job) && !run->job) {
-        df_outcome_set(out, DF_OUTCOME_PERMANENT, "connector_error",
-                       "connector %s asked to poll without a job state", ctx->connector);
-        return false;
-    }
-    if (json_is_object(out->job) && !(run->job && json_equal(run->job, out->job))) {
-        df_error_init(&err);
-        if (ctx_job_put(ctx, out->job, &err))
-            df_debug("job state of task %s not saved yet: %s", run->task_id, err.message);
-    }
-    json_decref(out->job);
-    out->job = NULL;
-    run->polls++;
-    if (!run->poll_since_ms)
-        run->poll_since_ms = df_now_ms();
-    return true;
-}
-
-/* The wait before the next poll: as the connector asked, but never past
- * the deadline (the run then stops as the deadline says). */
-static int64_t poll_wait(const run_t *run, const df_outcome_t *out)
-{
-    int64_t wait = out->retry_after_ms < 0 ? 0 : out->retry_after_ms;
-
-    if (run->deadline_ms) {
-        int64_t left = run->deadline_ms - df_now_ms();
-        if (left < wait)
-            wait = left < 0 ? 0 : left;
-    }
-    return wait;
-}
-
-/* Hand a platform operation that is still going to the scheduler: the lease
- * is released (the state stays `running`, with the next poll's position),
- * and a `progress` event carries the next poll message, which the recorder
- * keeps in delayed_tasks until after_ms have passed. The slot is done when
- * the event is in Kafka. A job state that cannot travel in a task message
- * (a key naming a secret) fails the task: nobody could poll it. */
-static void hand_off_poll(run_t *run, int64_t after_ms, df_outcome_t *out)
-{
-    json_t *ev = new_event(run, DF_STATE_PROGRESS), *next, *f = NULL;
-    char since[40], *event_text = NULL, *fields = NULL;
-    int seq = run->polls + 1, fenced = 0;
-    df_error_t err;
-
-    if (!ev)
-        return;
-    df_time_format(run->poll_since_ms, since, sizeof(since));
-    next = json_deep_copy(run->task);
-    if (next) {
-        json_object_set_new(next, "attempt", json_integer(run->attempt));
-        json_object_set_new(next, "poll",
-                            json_pack("{s:O, s:i, s:I, s:s}", "job", run->job, "seq", seq,
-                                      "after_ms", (json_int_t)after_ms, "since", since));
-        df_error_init(&err);
-        if (df_task_validate(next, &err) != DF_OK) {
-            json_decref(next);
-            json_decref(ev);
-            __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
-            df_outcome_set(out, DF_OUTCOME_PERMANENT, "connector_error",
-                           "the job state of connector %s cannot travel in a poll message: %s%s%s",
-                           run->connector, err.field, err.field[0] ? ": " : "", err.message);
-            finish(run, DF_STATE_FAILED, "connector_error", out);
-            return;
-        }
-        json_object_set_new(ev, "task", next);
-    }
-    json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", run->polls));
-    event_text = json_dumps(ev, JSON_COMPACT);
-    if (event_text)
-        f = json_pack("{s:i, s:i, s:s, s:s, s:O}", "pos_attempt", run->attempt, "poll_seq", seq,
-                      "waiting", "poll", "event", event_text, "job", run->job);
-    fields = f ? json_dumps(f, JSON_COMPACT) : NULL;
-    json_decref(f);
-    free(event_text);
-    if (!next || !fields) {
-        df_error("task %s: out of memory handing the poll to the scheduler", run->task_id);
-        free(fields);
-        json_decref(ev);
-        return; /* not done: the message comes back after a restart */
-    }
-    df_info("task %s: platform operation under way (%d polls): next poll in %lld ms, through the "
-            "scheduler",
-            run->task_id, run->polls, (long long)after_ms);
-    if (!redis_update(run, DF_STATE_RUNNING, DF_LEASE_RELEASE, fields, &fenced)) {
-        free(fields);
-        json_decref(ev);
-        return;
-    }
-    free(fields);
-    if (fenced) {
-        df_warn("task %s: the lease was taken by another run; leaving the polling to it",
-                run->task_id);
-        df_dispatch_done(run->r->rt->dispatch, run->slot);
-    } else {
-        send_event(run, ev, run->slot);
-    }
-    json_decref(ev);
-}
-
 /* Call the connector, retrying and polling in place while the wait is
  * short. */
 static void execute(run_t *run, const df_connector_def_t *def)
@@ -542,14 +359,14 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .connector = def->name,
         .connector_config = def->config,
         .connector_secrets = def->secrets,
-        .redis = redis_of(run->r),
+        .redis = df_run_redis(run->r),
         .database_url = run->r->rt->cfg->common.database_url,
         .keyring = run->r->rt->keyring,
         .traceparent = run->traceparent[0] ? run->traceparent : NULL,
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,
-        .job_put = ctx_job_put,
+        .job_put = df_run_job_put,
         .runner = run,
     };
     df_outcome_t out;
@@ -580,13 +397,13 @@ static void execute(run_t *run, const df_connector_def_t *def)
         if (why == DF_STOP_HANDBACK || why == DF_STOP_LEASE_LOST)
             break;
         if (out.kind == DF_OUTCOME_POLL) {
-            if (!take_poll(run, &ctx, &out))
+            if (!df_run_take_poll(run, &ctx, &out))
                 break;
-            wait = poll_wait(run, &out);
+            wait = df_run_poll_wait(run, &out);
             out.retry_after_ms = wait;
             if (wait > cfg->inline_retry_max_ms)
                 break;
-            poll_progress(run);
+            df_run_poll_progress(run);
             df_debug("platform operation under way, polling again in %lld ms", (long long)wait);
             if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
                 break;
@@ -610,10 +427,10 @@ static void execute(run_t *run, const df_connector_def_t *def)
         df_outcome_init(&out);
         {
             int fenced;
-            json_t *ev = new_event(run, DF_STATE_RUNNING);
-            redis_update(run, DF_STATE_RUNNING, DF_LEASE_RUNNING, NULL, &fenced);
+            json_t *ev = df_run_event(run, DF_STATE_RUNNING);
+            df_run_update(run, DF_STATE_RUNNING, DF_LEASE_RUNNING, NULL, &fenced);
             if (ev) {
-                send_event(run, ev, NULL);
+                df_run_send(run, ev, NULL);
                 json_decref(ev);
             }
         }
@@ -622,7 +439,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
     why = ctx_should_stop(&ctx);
     if (why == DF_STOP_HANDBACK && out.kind != DF_OUTCOME_OK) {
         df_error_t err;
-        df_redis_t *redis = redis_of(run->r);
+        df_redis_t *redis = df_run_redis(run->r);
         df_error_init(&err);
         df_info("handing task %s back (shutting down)", run->task_id);
         if (redis && df_lease_handback(redis, run->task_id, run->slot->token, &err))
@@ -633,77 +450,34 @@ static void execute(run_t *run, const df_connector_def_t *def)
         df_dispatch_done(run->r->rt->dispatch, run->slot);
     } else if (out.kind == DF_OUTCOME_OK) {
         __atomic_add_fetch(&run->r->rt->tasks_succeeded, 1, __ATOMIC_RELAXED);
-        finish(run, DF_STATE_SUCCEEDED, NULL, &out);
+        df_run_finish(run, DF_STATE_SUCCEEDED, NULL, &out);
     } else if (out.kind == DF_OUTCOME_CANCELLED || why == DF_STOP_CANCELLED ||
                why == DF_STOP_DEADLINE) {
         if (why == DF_STOP_DEADLINE)
             df_outcome_set(&out, DF_OUTCOME_CANCELLED, "deadline_exceeded",
                            "the task's deadline passed while it ran");
-        finish(run, DF_STATE_CANCELLED, out.code[0] ? out.code : "cancelled", &out);
+        df_run_finish(run, DF_STATE_CANCELLED, out.code[0] ? out.code : "cancelled", &out);
     } else if (out.kind == DF_OUTCOME_POLL) {
-        hand_off_poll(run, wait, &out);
+        df_run_hand_off_poll(run, wait, &out);
     } else if (out.kind == DF_OUTCOME_RETRY && run->attempt < run->max_attempts) {
         out.error.retryable = true;
         out.error.retry_after_ms = wait;
-        finish(run, DF_STATE_RETRYING, out.code[0] ? out.code : "retryable", &out);
+        df_run_finish(run, DF_STATE_RETRYING, out.code[0] ? out.code : "retryable", &out);
     } else if (out.kind == DF_OUTCOME_RETRY) {
         __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
         df_error_prefix(&out.error, "attempts exhausted (%d of %d)", run->attempt,
                         run->max_attempts);
         to_dlq(run->r, run->slot, "attempts_exhausted", &out.error, false);
-        finish(run, DF_STATE_DEAD, "attempts_exhausted", &out);
+        df_run_finish(run, DF_STATE_DEAD, "attempts_exhausted", &out);
     } else {
         __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
-        finish(run, DF_STATE_FAILED,
-               out.code[0]                   ? out.code
-               : out.kind == DF_OUTCOME_AUTH ? "auth"
-                                             : "failed",
-               &out);
+        df_run_finish(run, DF_STATE_FAILED,
+                      out.code[0]                   ? out.code
+                      : out.kind == DF_OUTCOME_AUTH ? "auth"
+                                                    : "failed",
+                      &out);
     }
     df_outcome_free(&out);
-}
-
-/* A poll message (task.poll, schema-checked): its position and the
- * operation's state as the hand-off recorded it. */
-static void read_poll(run_t *run)
-{
-    json_t *poll = json_object_get(run->task, "poll");
-    int64_t since = 0;
-
-    if (!json_is_object(poll))
-        return;
-    run->poll_seq = (int)json_integer_value(json_object_get(poll, "seq"));
-    run->polls = run->poll_seq > 0 ? run->poll_seq - 1 : 0;
-    if (df_time_parse(df_task_str(poll, "since"), &since))
-        run->poll_since_ms = since;
-    if (json_is_object(json_object_get(poll, "job")))
-        run->job = json_deep_copy(json_object_get(poll, "job"));
-}
-
-/* The operation state kept in Redis (newer than the message's when both
- * exist: a connector may update it while it polls). With none, what the
- * message carries stays (Redis lost it). */
-static void load_job(run_t *run)
-{
-    df_redis_t *redis = redis_of(run->r);
-    char *text = NULL;
-    json_t *job;
-    df_error_t err;
-
-    df_error_init(&err);
-    if (!redis || df_lease_job_get(redis, run->task_id, &text, &err) != DF_OK) {
-        if (redis)
-            df_warn("task %s: cannot read its job state: %s", run->task_id, err.message);
-        return;
-    }
-    job = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    if (json_is_object(job)) {
-        json_decref(run->job);
-        run->job = job;
-    } else {
-        json_decref(job);
-    }
 }
 
 /* Everything before the connector runs: parse, validate, route, lease. */
@@ -768,7 +542,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
                          : (int)cfg->max_attempts);
     if (df_task_str(run.task, "deadline"))
         df_time_parse(df_task_str(run.task, "deadline"), &run.deadline_ms);
-    read_poll(&run);
+    df_run_read_poll(&run);
 
     verdict = take_lease(&run, &def, &takeovers, &stored_event);
     switch (verdict) {
@@ -787,7 +561,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
         df_outcome_t o;
         df_outcome_init(&o);
         df_outcome_set(&o, DF_OUTCOME_CANCELLED, "cancelled", "cancelled before it started");
-        finish(&run, DF_STATE_CANCELLED, "cancelled", &o);
+        df_run_finish(&run, DF_STATE_CANCELLED, "cancelled", &o);
         goto out;
     }
     case DF_LEASE_QUARANTINE:
@@ -802,25 +576,25 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 
     df_dispatch_leased(r->rt->dispatch, slot);
     __atomic_add_fetch(&r->rt->tasks_started, 1, __ATOMIC_RELAXED);
-    load_job(&run);
+    df_run_load_job(&run);
     if (run.deadline_ms && df_now_ms() >= run.deadline_ms) {
         df_outcome_t o;
         df_outcome_init(&o);
         if (run.poll_seq) { /* it was running: polling stops at the deadline */
             df_outcome_set(&o, DF_OUTCOME_CANCELLED, "deadline_exceeded",
                            "the task's deadline passed while its platform operation ran");
-            finish(&run, DF_STATE_CANCELLED, "deadline_exceeded", &o);
+            df_run_finish(&run, DF_STATE_CANCELLED, "deadline_exceeded", &o);
         } else {
             df_outcome_set(&o, DF_OUTCOME_PERMANENT, "deadline_exceeded",
                            "the task's deadline passed before it started");
-            finish(&run, DF_STATE_DEAD, "deadline_exceeded", &o);
+            df_run_finish(&run, DF_STATE_DEAD, "deadline_exceeded", &o);
         }
         goto out;
     }
     {
-        json_t *ev = new_event(&run, DF_STATE_RUNNING);
+        json_t *ev = df_run_event(&run, DF_STATE_RUNNING);
         if (ev) {
-            send_event(&run, ev, NULL);
+            df_run_send(&run, ev, NULL);
             json_decref(ev);
         }
     }
