@@ -1,7 +1,11 @@
 /* runner: runs one consumed task message from validation to its outcome:
  * poison messages to the DLQ, the lease, the connector call with in-place
- * retries, the Redis status and the events, and the hand-back on shutdown.
- * Each runner thread has its own Redis connection. */
+ * retries and polls, the Redis status and the events, and the hand-back on
+ * shutdown. Waits longer than --inline-retry-max go to the scheduler
+ * instead of holding a slot: a `retrying` event carries the next attempt,
+ * a `progress` event the next poll of a platform operation (the recorder
+ * keeps both in delayed_tasks; docs/RETRIES.md; runner_poll.c does the
+ * polling part). Each runner thread has its own Redis connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,27 +19,9 @@
 #include "df_task.h"
 #include "lease.h"
 #include "registry.h"
+#include "retry.h"
+#include "run.h"
 #include "runtime.h"
-
-typedef struct runner {
-    df_runtime_t *rt;
-    df_redis_t *redis;
-    int64_t redis_failed_ms; /* last failure, to pace reconnects and logs */
-} runner_t;
-
-typedef struct run {
-    runner_t *r;
-    df_slot_t *slot;
-    json_t *task;
-    const char *task_id;
-    const char *type;
-    const char *connector;
-    char traceparent[64];
-    int attempt;
-    int max_attempts;
-    int64_t deadline_ms;
-    int64_t last_progress_ms;
-} run_t;
 
 static void sleep_ms(int64_t ms)
 {
@@ -50,7 +36,7 @@ static int slot_stop(const df_slot_t *slot)
 
 /* The runner's Redis connection, (re)connected when needed. NULL (after a
  * paced warning) while Redis is unreachable. */
-static df_redis_t *redis_of(runner_t *r)
+df_redis_t *df_run_redis(runner_t *r)
 {
     df_error_t err;
 
@@ -90,13 +76,13 @@ static df_stop_reason_t ctx_should_stop(df_task_ctx_t *ctx)
     return DF_STOP_NONE;
 }
 
-static void send_event(run_t *run, json_t *ev, df_slot_t *track)
+void df_run_send(run_t *run, json_t *ev, df_slot_t *track)
 {
     df_runtime_send(run->r->rt, run->r->rt->events_topic, run->task_id, ev, DF_EVENT_SCHEMA,
                     run->traceparent[0] ? run->traceparent : NULL, track);
 }
 
-static json_t *new_event(run_t *run, const char *state)
+json_t *df_run_event(run_t *run, const char *state)
 {
     json_t *ev = df_event_new(run->task_id, run->attempt, state, run->r->rt->worker_id);
     if (ev && run->type)
@@ -115,25 +101,25 @@ static void ctx_progress(df_task_ctx_t *ctx, int64_t rows, int64_t bytes, int64_
     if (now - run->last_progress_ms < 1000) /* at most one progress event a second */
         return;
     run->last_progress_ms = now;
-    ev = new_event(run, DF_STATE_PROGRESS);
+    ev = df_run_event(run, DF_STATE_PROGRESS);
     if (!ev)
         return;
     json_object_set_new(ev, "progress",
                         json_pack("{s:I, s:I, s:I}", "rows", (json_int_t)rows, "bytes",
                                   (json_int_t)bytes, "chunks", (json_int_t)chunks));
-    send_event(run, ev, NULL);
+    df_run_send(run, ev, NULL);
     json_decref(ev);
 }
 
 /* Update Redis until it works or the worker stops handing tasks on.
  * Returns false when it gave up (worker stopping with Redis down). */
-static bool redis_update(run_t *run, const char *state, int final, const char *fields, int *fenced)
+bool df_run_update(run_t *run, const char *state, int final, const char *fields, int *fenced)
 {
     df_error_t err;
 
     *fenced = 0;
     for (;;) {
-        df_redis_t *redis = redis_of(run->r);
+        df_redis_t *redis = df_run_redis(run->r);
         df_error_init(&err);
         if (redis && df_lease_update(
                          redis, run->task_id, run->slot->token[0] ? run->slot->token : NULL, state,
@@ -215,17 +201,17 @@ static void poison(run_t *run, const char *code, const df_error_t *why)
             (int)run->slot->msg->partition, (long long)run->slot->msg->offset, code,
             why->field[0] ? " at " : "", why->field, why->message);
     if (run->task_id && df_id_valid(run->task_id)) {
-        json_t *ev = new_event(run, DF_STATE_DEAD);
+        json_t *ev = df_run_event(run, DF_STATE_DEAD);
         df_outcome_t out;
         char *fields;
         df_outcome_init(&out);
         out.error = *why;
         fields = outcome_fields(&out, code);
-        redis_update(run, DF_STATE_DEAD, DF_LEASE_FINAL, fields, &fenced);
+        df_run_update(run, DF_STATE_DEAD, DF_LEASE_FINAL, fields, &fenced);
         free(fields);
         if (ev) {
             df_event_set_error(ev, code, why);
-            send_event(run, ev, NULL);
+            df_run_send(run, ev, NULL);
             json_decref(ev);
         }
     }
@@ -244,6 +230,7 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
         .type = run->type,
         .connector = def->name,
         .attempt = run->attempt,
+        .poll_seq = run->poll_seq,
         .ttl_ms = cfg->lease_ttl_ms,
         .max_takeovers = (int)cfg->max_takeovers,
     };
@@ -255,7 +242,7 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
         df_redis_t *redis;
         if (slot_stop(run->slot) == DF_STOP_HANDBACK)
             return -1;
-        redis = redis_of(run->r);
+        redis = df_run_redis(run->r);
         if (!redis) {
             sleep_ms(500);
             continue;
@@ -278,14 +265,14 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
 
 /* Finish with a terminal or retrying state: Redis, then the event that
  * marks the slot done. */
-static void finish(run_t *run, const char *state, const char *code, df_outcome_t *out)
+void df_run_finish(run_t *run, const char *state, const char *code, df_outcome_t *out)
 {
     int final = df_state_is_terminal(state) ? DF_LEASE_FINAL : DF_LEASE_RELEASE;
     char *fields = NULL, *event_text = NULL;
     int fenced = 0;
     json_t *ev, *f;
 
-    ev = new_event(run, state);
+    ev = df_run_event(run, state);
     if (!ev)
         return;
     if (code)
@@ -293,8 +280,11 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
     if (out->result)
         json_object_set(ev, "result", out->result);
     if (strcmp(state, DF_STATE_RETRYING) == 0) {
+        /* The next attempt is a task message again: a platform operation
+         * under way is resumed from the job state kept in Redis. */
         json_t *next = json_deep_copy(run->task);
         json_object_set_new(next, "attempt", json_integer(run->attempt + 1));
+        json_object_del(next, "poll");
         json_object_set_new(ev, "task", next);
     }
     /* The event is kept with the state: if this worker dies before the event
@@ -306,11 +296,13 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
     fields = NULL;
     if (f && event_text) {
         json_object_set_new(f, "event", json_string(event_text));
+        if (run->job && strcmp(state, DF_STATE_RETRYING) == 0)
+            json_object_set(f, "job", run->job);
         fields = json_dumps(f, JSON_COMPACT);
     }
     json_decref(f);
     free(event_text);
-    if (!redis_update(run, state, final, fields, &fenced)) {
+    if (!df_run_update(run, state, final, fields, &fenced)) {
         free(fields);
         json_decref(ev);
         return; /* shutting down with Redis gone: the task comes back */
@@ -321,20 +313,21 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
                 run->task_id);
         df_dispatch_done(run->r->rt->dispatch, run->slot);
     } else {
-        send_event(run, ev, run->slot);
+        df_run_send(run, ev, run->slot);
     }
     json_decref(ev);
 }
 
-/* A redelivered message of a task that already ended: send the outcome
- * event its run recorded again (same event_id: the history keeps it once),
- * since the run may have died before the event reached Kafka. */
+/* A redelivered message of a task that already ended, or that a later
+ * attempt or poll superseded: send the event the task recorded last again
+ * (same event_id: the history keeps it once, and the recorder schedules a
+ * re-publish once), since the run may have died before it reached Kafka. */
 static void resend_outcome(run_t *run, const char *stored_event)
 {
     json_t *ev = stored_event ? json_loads(stored_event, 0, NULL) : NULL;
 
     if (ev)
-        send_event(run, ev, run->slot);
+        df_run_send(run, ev, run->slot);
     else
         df_dispatch_done(run->r->rt->dispatch, run->slot);
     json_decref(ev);
@@ -353,7 +346,8 @@ static df_connector_op_fn op_for(const df_connector_ops_t *ops, const char *type
     return NULL;
 }
 
-/* Call the connector, retrying in place while the wait is short. */
+/* Call the connector, retrying and polling in place while the wait is
+ * short. */
 static void execute(run_t *run, const df_connector_def_t *def)
 {
     const df_worker_config_t *cfg = run->r->rt->cfg;
@@ -365,21 +359,26 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .connector = def->name,
         .connector_config = def->config,
         .connector_secrets = def->secrets,
-        .redis = redis_of(run->r),
+        .redis = df_run_redis(run->r),
         .database_url = run->r->rt->cfg->common.database_url,
         .keyring = run->r->rt->keyring,
         .traceparent = run->traceparent[0] ? run->traceparent : NULL,
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,
+        .job_put = df_run_job_put,
         .runner = run,
     };
     df_outcome_t out;
     df_stop_reason_t why;
+    int64_t wait = 0;
 
     df_outcome_init(&out);
     for (;;) {
         ctx.attempt = run->attempt;
+        ctx.job = run->job;
+        ctx.polls = run->polls;
+        ctx.poll_since_ms = run->poll_since_ms;
         if (!def->enabled)
             df_outcome_set(&out, DF_OUTCOME_PERMANENT, "connector_disabled",
                            "connector %s is disabled", def->name);
@@ -397,25 +396,41 @@ static void execute(run_t *run, const df_connector_def_t *def)
         why = ctx_should_stop(&ctx);
         if (why == DF_STOP_HANDBACK || why == DF_STOP_LEASE_LOST)
             break;
+        if (out.kind == DF_OUTCOME_POLL) {
+            if (!df_run_take_poll(run, &ctx, &out))
+                break;
+            wait = df_run_poll_wait(run, &out);
+            out.retry_after_ms = wait;
+            if (wait > cfg->inline_retry_max_ms)
+                break;
+            df_run_poll_progress(run);
+            df_debug("platform operation under way, polling again in %lld ms", (long long)wait);
+            if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
+                break;
+            df_outcome_free(&out);
+            df_outcome_init(&out);
+            continue;
+        }
         if (out.kind != DF_OUTCOME_RETRY || run->attempt >= run->max_attempts)
             break;
-        if (out.retry_after_ms < 0)
-            out.retry_after_ms = 1000;
-        if (out.retry_after_ms > cfg->inline_retry_max_ms)
+        wait = df_retry_wait_ms(&run->policy, run->attempt, out.retry_after_ms, df_retry_random,
+                                &run->r->rng);
+        out.retry_after_ms = wait;
+        if (wait > cfg->inline_retry_max_ms)
             break;
         df_info("attempt %d failed (%s), retrying in place in %lld ms", run->attempt,
-                out.error.message, (long long)out.retry_after_ms);
-        if (df_task_ctx_sleep(&ctx, out.retry_after_ms) != DF_STOP_NONE)
+                out.error.message, (long long)wait);
+        if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
             continue; /* the next op call sees the stop and returns at once */
         run->attempt++;
         df_outcome_free(&out);
         df_outcome_init(&out);
         {
             int fenced;
-            json_t *ev = new_event(run, DF_STATE_RUNNING);
-            redis_update(run, DF_STATE_RUNNING, DF_LEASE_RUNNING, NULL, &fenced);
+            json_t *ev = df_run_event(run, DF_STATE_RUNNING);
+            df_run_update(run, DF_STATE_RUNNING, DF_LEASE_RUNNING, NULL, &fenced);
             if (ev) {
-                send_event(run, ev, NULL);
+                df_run_send(run, ev, NULL);
                 json_decref(ev);
             }
         }
@@ -424,7 +439,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
     why = ctx_should_stop(&ctx);
     if (why == DF_STOP_HANDBACK && out.kind != DF_OUTCOME_OK) {
         df_error_t err;
-        df_redis_t *redis = redis_of(run->r);
+        df_redis_t *redis = df_run_redis(run->r);
         df_error_init(&err);
         df_info("handing task %s back (shutting down)", run->task_id);
         if (redis && df_lease_handback(redis, run->task_id, run->slot->token, &err))
@@ -435,30 +450,32 @@ static void execute(run_t *run, const df_connector_def_t *def)
         df_dispatch_done(run->r->rt->dispatch, run->slot);
     } else if (out.kind == DF_OUTCOME_OK) {
         __atomic_add_fetch(&run->r->rt->tasks_succeeded, 1, __ATOMIC_RELAXED);
-        finish(run, DF_STATE_SUCCEEDED, NULL, &out);
+        df_run_finish(run, DF_STATE_SUCCEEDED, NULL, &out);
     } else if (out.kind == DF_OUTCOME_CANCELLED || why == DF_STOP_CANCELLED ||
                why == DF_STOP_DEADLINE) {
         if (why == DF_STOP_DEADLINE)
             df_outcome_set(&out, DF_OUTCOME_CANCELLED, "deadline_exceeded",
                            "the task's deadline passed while it ran");
-        finish(run, DF_STATE_CANCELLED, out.code[0] ? out.code : "cancelled", &out);
+        df_run_finish(run, DF_STATE_CANCELLED, out.code[0] ? out.code : "cancelled", &out);
+    } else if (out.kind == DF_OUTCOME_POLL) {
+        df_run_hand_off_poll(run, wait, &out);
     } else if (out.kind == DF_OUTCOME_RETRY && run->attempt < run->max_attempts) {
         out.error.retryable = true;
-        out.error.retry_after_ms = out.retry_after_ms < 0 ? 1000 : out.retry_after_ms;
-        finish(run, DF_STATE_RETRYING, out.code[0] ? out.code : "retryable", &out);
+        out.error.retry_after_ms = wait;
+        df_run_finish(run, DF_STATE_RETRYING, out.code[0] ? out.code : "retryable", &out);
     } else if (out.kind == DF_OUTCOME_RETRY) {
         __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
         df_error_prefix(&out.error, "attempts exhausted (%d of %d)", run->attempt,
                         run->max_attempts);
         to_dlq(run->r, run->slot, "attempts_exhausted", &out.error, false);
-        finish(run, DF_STATE_DEAD, "attempts_exhausted", &out);
+        df_run_finish(run, DF_STATE_DEAD, "attempts_exhausted", &out);
     } else {
         __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
-        finish(run, DF_STATE_FAILED,
-               out.code[0]                   ? out.code
-               : out.kind == DF_OUTCOME_AUTH ? "auth"
-                                             : "failed",
-               &out);
+        df_run_finish(run, DF_STATE_FAILED,
+                      out.code[0]                   ? out.code
+                      : out.kind == DF_OUTCOME_AUTH ? "auth"
+                                                    : "failed",
+                      &out);
     }
     df_outcome_free(&out);
 }
@@ -518,11 +535,14 @@ static void run_slot(runner_t *r, df_slot_t *slot)
         poison(&run, "unknown_connector", &err);
         goto out;
     }
-    run.max_attempts = json_is_integer(json_object_get(run.task, "max_attempts"))
-                           ? (int)json_integer_value(json_object_get(run.task, "max_attempts"))
-                           : (int)cfg->max_attempts;
+    df_registry_retry_policy(&def, run.type, &run.policy);
+    run.max_attempts = df_retry_max_attempts(
+        &run.policy, json_is_integer(json_object_get(run.task, "max_attempts"))
+                         ? (int)json_integer_value(json_object_get(run.task, "max_attempts"))
+                         : (int)cfg->max_attempts);
     if (df_task_str(run.task, "deadline"))
         df_time_parse(df_task_str(run.task, "deadline"), &run.deadline_ms);
+    df_run_read_poll(&run);
 
     verdict = take_lease(&run, &def, &takeovers, &stored_event);
     switch (verdict) {
@@ -531,11 +551,17 @@ static void run_slot(runner_t *r, df_slot_t *slot)
         df_debug("task %s already finished: acknowledged without running", run.task_id);
         resend_outcome(&run, stored_event);
         goto out;
+    case DF_LEASE_STALE:
+        df_info("task %s: this message (attempt %d, poll %d) is superseded by a later attempt or "
+                "poll: acknowledged without running",
+                run.task_id, run.attempt, run.poll_seq);
+        resend_outcome(&run, stored_event);
+        goto out;
     case DF_LEASE_CANCELLED: {
         df_outcome_t o;
         df_outcome_init(&o);
         df_outcome_set(&o, DF_OUTCOME_CANCELLED, "cancelled", "cancelled before it started");
-        finish(&run, DF_STATE_CANCELLED, "cancelled", &o);
+        df_run_finish(&run, DF_STATE_CANCELLED, "cancelled", &o);
         goto out;
     }
     case DF_LEASE_QUARANTINE:
@@ -550,18 +576,25 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 
     df_dispatch_leased(r->rt->dispatch, slot);
     __atomic_add_fetch(&r->rt->tasks_started, 1, __ATOMIC_RELAXED);
+    df_run_load_job(&run);
     if (run.deadline_ms && df_now_ms() >= run.deadline_ms) {
         df_outcome_t o;
         df_outcome_init(&o);
-        df_outcome_set(&o, DF_OUTCOME_PERMANENT, "deadline_exceeded",
-                       "the task's deadline passed before it started");
-        finish(&run, DF_STATE_DEAD, "deadline_exceeded", &o);
+        if (run.poll_seq) { /* it was running: polling stops at the deadline */
+            df_outcome_set(&o, DF_OUTCOME_CANCELLED, "deadline_exceeded",
+                           "the task's deadline passed while its platform operation ran");
+            df_run_finish(&run, DF_STATE_CANCELLED, "deadline_exceeded", &o);
+        } else {
+            df_outcome_set(&o, DF_OUTCOME_PERMANENT, "deadline_exceeded",
+                           "the task's deadline passed before it started");
+            df_run_finish(&run, DF_STATE_DEAD, "deadline_exceeded", &o);
+        }
         goto out;
     }
     {
-        json_t *ev = new_event(&run, DF_STATE_RUNNING);
+        json_t *ev = df_run_event(&run, DF_STATE_RUNNING);
         if (ev) {
-            send_event(&run, ev, NULL);
+            df_run_send(&run, ev, NULL);
             json_decref(ev);
         }
     }
@@ -569,13 +602,14 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 out:
     free(stored_event);
     df_log_ctx_clear();
+    json_decref(run.job);
     json_decref(run.task);
     df_dispatch_finished(r->rt->dispatch, slot);
 }
 
 void *df_runner_main(void *arg)
 {
-    runner_t r = { .rt = arg };
+    runner_t r = { .rt = arg, .rng = df_retry_seed() };
     df_slot_t *slot;
 
     while (!__atomic_load_n(&r.rt->runners_exit, __ATOMIC_RELAXED)) {
