@@ -253,9 +253,9 @@ static bool find_cycle(const def_view_t *v, size_t i, int *colour, size_t *path,
             append(cycle, sizeof(cycle), "%s", v->name[j]);
             edge_field(v, i, j, field, sizeof(field));
             df_error_set(err, DF_ERR_INVALID, field,
-                         "the steps wait for each other in a cycle (%s waits for %s): "
-                         "expected an order with no cycle",
-                         cycle, v->name[j]);
+                         "the steps wait for each other in a cycle (%s: each waits for the "
+                         "next): expected an order with no cycle",
+                         cycle);
             return true;
         }
         if (colour[j] == 0 && find_cycle(v, j, colour, path, depth + 1, err))
@@ -485,6 +485,11 @@ static const json_t *lookup(const json_t *scope, const ref_t *ref, const char *f
         if (!next) {
             if (i == 0)
                 df_error_set(err, DF_ERR_INVALID, field, "${%s...}: no such value", seg);
+            else if (i == 1 && strcmp(ref->seg[0], "steps") == 0)
+                df_error_set(err, DF_ERR_INVALID, field,
+                             "${steps.%s...}: step %s has not succeeded: it has no result or "
+                             "task id yet",
+                             seg, seg);
             else if (i == 2 && strcmp(ref->seg[0], "steps") == 0)
                 df_error_set(err, DF_ERR_INVALID, field,
                              "${%s.%s}: step %s has no %s (it has not succeeded, or its task "
@@ -589,7 +594,7 @@ static json_t *render_string(const json_t *value, const json_t *scope, const cha
     json_t *out;
 
     found = next_template(s, &pos, &begin, &cb, &ce);
-    if (found == 0)
+    if (found == 0 && !strstr(s, "$${"))
         return json_deep_copy(value);
     /* exactly one template: its value, with its JSON type */
     if (found == 1 && begin == 0 && pos == len) {

@@ -476,13 +476,7 @@ static const char finish_runs_sql[] =
     "               bool_or(state IN ('pending', 'queued', 'running')) AS live"
     "          FROM pipeline_steps WHERE run_id = ANY($1::text[]) GROUP BY run_id) AS c"
     " WHERE r.id = c.run_id AND r.state = 'running' AND NOT c.live"
-    " RETURNING r.id, r.state,"
-    "  (SELECT 'step ' || f.step || ' ' || f.state"
-    "          || COALESCE(': ' || (f.error->>'code'), '')"
-    "          || COALESCE(': ' || (f.error->>'message'), '')"
-    "     FROM pipeline_steps f WHERE f.run_id = r.id AND f.state IN ('failed', 'dead', "
-    "'cancelled')"
-    "    ORDER BY f.finished_at NULLS LAST, f.step LIMIT 1)";
+    " RETURNING r.id, r.state, " DF_PIPELINE_REASON_SQL;
 
 /* The ids of the live runs of this page whose lock was taken, as a
  * PostgreSQL array literal (ids are ULIDs or UUIDs: no quoting needed, but

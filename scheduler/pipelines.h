@@ -41,6 +41,17 @@ df_code_t df_pipeline_run_create(df_pg_t *pg, const json_t *ref, const char *run
 df_code_t df_pipeline_rerun(df_pg_t *pg, const char *run_id, bool current_definition,
                             json_t **reset, df_error_t *err);
 
+/* SQL text: the readable reason a run failed ("step refresh failed:
+ * noop_permanent: ..."), from its first failed step, for the run whose id
+ * is r.id in the statement it is put in (NULL when no step failed). */
+#define DF_PIPELINE_REASON_SQL                                                          \
+    "(SELECT 'step ' || f.step || ' ' || f.state"                                       \
+    "        || COALESCE(': ' || (f.error->>'code'), '')"                               \
+    "        || COALESCE(': ' || (f.error->>'message'), '')"                            \
+    "   FROM pipeline_steps f WHERE f.run_id = r.id AND f.state IN ('failed', 'dead', " \
+    "'cancelled')"                                                                      \
+    "  ORDER BY f.finished_at NULLS LAST, f.step LIMIT 1)"
+
 /* Take the lock that keeps the tick away from run_id until the caller's
  * transaction ends (the tick skips locked runs). */
 df_code_t df_pipeline_lock_run(df_pg_t *pg, const char *run_id, df_error_t *err);
