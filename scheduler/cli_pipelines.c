@@ -461,12 +461,13 @@ static int run_pipeline(df_pg_t *pg, const cli_config_t *cfg, const char *name)
         fail("%s", err.message);
         return DF_EXIT_FAILURE;
     }
+    /* --json --wait prints the run once it ended (its run_id in it) */
     if (cfg->json && !cfg->wait) {
         json_t *out =
             json_pack("{s:s, s:s, s:s}", "run_id", run_id, "pipeline", name, "state", "running");
         print_json(out);
         json_decref(out);
-    } else {
+    } else if (!cfg->json) {
         printf("%s\n", run_id);
         fflush(stdout);
     }
@@ -493,7 +494,7 @@ static int rerun(df_pg_t *pg, const cli_config_t *cfg, const char *run_id)
         json_t *out = json_pack("{s:s, s:O}", "run_id", run_id, "reset", reset);
         print_json(out);
         json_decref(out);
-    } else {
+    } else if (!cfg->json) {
         printf("run %s: running again from step(s) ", run_id);
         json_array_foreach(reset, i, name) printf("%s%s", i ? ", " : "", json_string_value(name));
         printf("\n");
