@@ -6,6 +6,7 @@
 #       in order, each published only after the step before it ended, and
 #       the refresh task was published with the export's result filled in
 #       (a whole-string template keeps its type, one inside text is text);
+#       A step published twice (a tick whose commit was lost) runs once;
 #   (b) a parallel group: two steps waiting for the same step run at the
 #       same time, and the step waiting for both starts after both ended;
 #   (c) the command's answers: a definition with a cycle or a template
@@ -76,6 +77,18 @@ json=$(P show "$run" --json)
 check_eq "show --json" "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"], [s["step"] for s in d["steps"]], d["steps"][1]["params"]["rows"], d["steps"][0]["result"])' <<<"$json")" \
     "succeeded ['extract', 'refresh', 'lineage'] 1234 {'rows_written': 1234}"
 check "runs lists it" bash -c "'$E2E_BIN/datafleet-scheduler' pipelines runs etl | grep -qE '^$run +etl +succeeded +3/3'"
+
+# A tick whose commit was lost after Kafka took the step: the step is
+# pending again and is published again, under the same task id, and runs
+# once.
+refresh_task=$(step_q "$run" refresh t.task_id)
+q "UPDATE pipeline_runs SET state = 'running', finished_at = NULL WHERE id = '$run';
+   UPDATE pipeline_steps SET state = 'pending' WHERE run_id = '$run' AND step = 'refresh'" >/dev/null
+wait_for "published again" 30 sql_is "SELECT count(*) FROM task_events WHERE task_id = '$refresh_task' AND state = 'queued'" 2
+wait_for "the run ends again" 30 sql_is "SELECT state FROM pipeline_runs WHERE id = '$run'" succeeded
+check_eq "a step published twice runs once" \
+    "$(q "SELECT count(*) FILTER (WHERE state = 'running') || ' ' || count(DISTINCT task_id) FROM task_events WHERE task_id IN (SELECT task_id FROM pipeline_steps WHERE run_id = '$run' AND step = 'refresh')") $(step_q "$run" refresh t.task_id)" \
+    "1 1 $refresh_task"
 
 # ---- (b) a parallel group -----------------------------------------------------
 cat >"$E2E_DIR/fan.json" <<'EOF'
