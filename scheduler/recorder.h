@@ -37,16 +37,21 @@ enum {
 
 /* The record the batch statements take for one event (event is borrowed and
  * must already be valid under the event schema): its fields with `at`
- * normalised to UTC milliseconds, the task's type and connector, and the
+ * normalised to UTC milliseconds, the task's type and connector, the
  * task message's fields the `tasks` table keeps (each only when it has the
- * right type, so a sloppy task message cannot fail a batch). Returns a new
+ * right type, so a sloppy task message cannot fail a batch), and `delay`
+ * ({attempt, poll_seq, due_at, reason}) when the event asks for a delayed
+ * re-publish of the task it carries (a valid task message). Returns a new
  * object (caller json_decref) or NULL with err set (DF_ERR_INVALID) when a
  * value is out of what the tables accept. */
 json_t *df_recorder_record_new(const json_t *event, df_error_t *err);
 
 /* Record a batch (records: a JSON array of df_recorder_record_new objects,
  * borrowed) in one transaction: upsert the `tasks` rows (latest state wins),
- * then insert the events into `task_events` (duplicates ignored). On DF_OK,
+ * insert the delayed re-publishes that new `retrying` events and poll
+ * hand-offs (`progress` events carrying a task with `poll`) ask for into
+ * `delayed_tasks`, then insert the events into `task_events` (duplicates
+ * ignored). On DF_OK,
  * *tasks gets the batch's task rows after the upsert (the
  * DF_RECORDER_COL_* columns; caller PQclears) and *inserted the number of
  * events that were new. On failure the transaction is rolled back (or gone

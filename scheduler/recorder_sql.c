@@ -1,6 +1,8 @@
 /* recorder_sql: the recorder's PostgreSQL side (see recorder.h): events
  * turned into records, and a batch of records written in one transaction
- * by two statements that each take the whole batch as one JSON array. */
+ * by three statements that each take the whole batch as one JSON array:
+ * the tasks' latest state, the delayed re-publishes some events ask for
+ * (retries and polls, docs/RETRIES.md), and the events themselves. */
 #include "recorder.h"
 
 #include <limits.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "df_id.h"
+#include "df_log.h"
 #include "df_task.h"
 
 /* The columns of a task row for Redis (recorder.h, DF_RECORDER_COL_*). */
@@ -126,7 +129,26 @@ static const char upsert_tasks_sql[] =
     "         ) AS d)"
     " RETURNING " TASK_ROW_COLUMNS;
 
-/* (2) The events themselves; the same event_id twice is stored once. */
+/* (2) Delayed re-publishes: a `retrying` event carrying the next attempt's
+ * task, or a `progress` event carrying the next poll of a platform
+ * operation, becomes a delayed_tasks row (its `delay`, worked out by
+ * df_recorder_record_new). Only events not recorded before count, so an
+ * event recorded twice (redelivered, or re-sent by a worker) schedules one
+ * re-publish even when the first row was already published and deleted;
+ * the key (task_id, attempt, poll_seq) keeps two copies of one event within
+ * a batch, or two recorders at once, to one row. Runs before (3). */
+static const char insert_delayed_sql[] =
+    "INSERT INTO delayed_tasks (task_id, attempt, poll_seq, due_at, task, reason)"
+    " SELECT e.task_id, (e.delay->>'attempt')::integer, (e.delay->>'poll_seq')::integer,"
+    "        (e.delay->>'due_at')::timestamptz, e.task, e.delay->>'reason'"
+    "   FROM jsonb_to_recordset($1::jsonb) AS e (event_id text, task_id text, task jsonb,"
+    "        delay jsonb)"
+    "  WHERE e.delay IS NOT NULL"
+    "    AND NOT EXISTS (SELECT 1 FROM task_events t WHERE t.event_id = e.event_id)"
+    "  ORDER BY 1, 2, 3"
+    " ON CONFLICT DO NOTHING";
+
+/* (3) The events themselves; the same event_id twice is stored once. */
 static const char insert_events_sql[] =
     "INSERT INTO task_events (event_id, task_id, attempt, state, at, worker, progress, error,"
     "                         result)"
@@ -213,6 +235,52 @@ static void add_task_fields(json_t *rec, const json_t *task)
         set_string(rec, "connector", df_task_str(task, "connector"));
 }
 
+/* The delayed re-publish an event asks for, or NULL: a `retrying` event
+ * with the next attempt's task (due error.retry_after_ms after `at`), or a
+ * `progress` event with the next poll message (due poll.after_ms after
+ * `at`). The carried task must be a valid task message of the same task:
+ * anything else is no re-publish (logged), never a failed batch. */
+static json_t *delay_of(const json_t *event, const json_t *task, int64_t at_ms)
+{
+    const char *state = df_task_str(event, "state");
+    const json_t *poll = json_object_get(task, "poll");
+    json_t *wait_v;
+    int64_t wait;
+    bool retrying;
+    char due[40];
+    df_error_t err;
+    const char *reason;
+
+    if (!state || !json_is_object(task))
+        return NULL;
+    retrying = strcmp(state, DF_STATE_RETRYING) == 0;
+    if (!retrying && !(strcmp(state, DF_STATE_PROGRESS) == 0 && json_is_object(poll)))
+        return NULL;
+    df_error_init(&err);
+    if (strcmp(df_task_str(task, "task_id") ? df_task_str(task, "task_id") : "",
+               df_task_str(event, "task_id")) != 0) {
+        df_warn("event %s: its task is another task's (%s): no re-publish",
+                df_task_str(event, "event_id"), df_task_str(task, "task_id"));
+        return NULL;
+    }
+    if (df_task_validate(task, &err) != DF_OK) {
+        df_warn("event %s: its task is not a valid task message (%s%s%s): no re-publish",
+                df_task_str(event, "event_id"), err.field, err.field[0] ? ": " : "", err.message);
+        return NULL;
+    }
+    wait_v = retrying ? json_object_get(json_object_get(event, "error"), "retry_after_ms")
+                      : json_object_get(poll, "after_ms");
+    wait = json_is_integer(wait_v) ? json_integer_value(wait_v) : 0;
+    if (wait < 0 || wait > TIME_MAX_MS - at_ms)
+        wait = 0;
+    df_time_format(at_ms + wait, due, sizeof(due));
+    reason = retrying ? json_string_value(json_object_get(json_object_get(event, "error"), "code"))
+                      : "poll";
+    return json_pack("{s:i, s:i, s:s, s:s}", "attempt", df_task_attempt(task), "poll_seq",
+                     retrying ? 0 : (int)json_integer_value(json_object_get(poll, "seq")), "due_at",
+                     due, "reason", reason ? reason : "retryable");
+}
+
 json_t *df_recorder_record_new(const json_t *event, df_error_t *err)
 {
     json_t *attempt = json_object_get(event, "attempt");
@@ -245,8 +313,15 @@ json_t *df_recorder_record_new(const json_t *event, df_error_t *err)
     copy_field(rec, event, "error");
     copy_field(rec, event, "result");
     set_string(rec, "at", at);
-    if (json_is_object(task))
+    if (json_is_object(task)) {
+        int64_t at_ms = 0;
+        json_t *delay;
         add_task_fields(rec, task);
+        df_time_parse(at, &at_ms);
+        delay = delay_of(event, task, at_ms);
+        if (delay)
+            json_object_set_new(rec, "delay", delay);
+    }
     return rec;
 }
 
@@ -267,7 +342,8 @@ df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, PGresult **t
     rows = df_pg_exec(pg, upsert_tasks_sql, 1, params, err);
     if (!rows)
         goto fail;
-    if (df_pg_run(pg, insert_events_sql, 1, params, inserted, err) != DF_OK ||
+    if (df_pg_run(pg, insert_delayed_sql, 1, params, NULL, err) != DF_OK ||
+        df_pg_run(pg, insert_events_sql, 1, params, inserted, err) != DF_OK ||
         df_pg_commit(pg, err) != DF_OK)
         goto fail;
     free(text);

@@ -10,27 +10,45 @@
 #define KEY_MAX 256
 
 /* KEYS: task hash, lease, cancel flag.
- * ARGV: worker, ttl_ms, attempt, type, connector, now, max_takeovers. */
+ * ARGV: worker, ttl_ms, attempt, type, connector, now, max_takeovers, poll_seq.
+ *
+ * A run's position is (attempt, poll_seq): the hash keeps the position of
+ * the run that owns the task (poll_seq is 0 for a task message, n for the
+ * n-th poll message of a platform operation). A message behind it is stale:
+ * a later attempt or poll already took over, so it is acknowledged with the
+ * event the task recorded last. `waiting` = "poll" marks a lease released on
+ * purpose while the scheduler holds the next poll: the run that picks it up
+ * is no takeover. */
 static const char start_lua[] =
     "local state = redis.call('HGET', KEYS[1], 'state')\n"
-    "if state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled'\n"
-    "   or (state == 'retrying' and\n"
-    "       tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') >= tonumber(ARGV[3])) then\n"
+    "local attempt = tonumber(ARGV[3])\n"
+    "local seq = tonumber(ARGV[8])\n"
+    "if state == 'succeeded' or state == 'failed' or state == 'dead' or state == 'cancelled' then\n"
     "  return {'terminal', state, '0', redis.call('HGET', KEYS[1], 'event') or ''}\n"
+    "end\n"
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') or 0\n"
+    "local cur_seq = tonumber(redis.call('HGET', KEYS[1], 'poll_seq') or '0') or 0\n"
+    "if (state == 'retrying' and cur >= attempt) or cur > attempt\n"
+    "   or (cur == attempt and cur_seq > seq) then\n"
+    "  return {'stale', state or '', '0', redis.call('HGET', KEYS[1], 'event') or ''}\n"
     "end\n"
     "local holder = redis.call('GET', KEYS[2])\n"
     "if holder then return {'busy', holder, '0'} end\n"
     "if redis.call('EXISTS', KEYS[3]) == 1 then return {'cancelled', '', '0'} end\n"
     "local takeovers = tonumber(redis.call('HGET', KEYS[1], 'takeovers') or '0')\n"
-    "if state == 'running' then\n"
+    "if state == 'running' and redis.call('HGET', KEYS[1], 'waiting') ~= 'poll' then\n"
     "  takeovers = redis.call('HINCRBY', KEYS[1], 'takeovers', 1)\n"
     "end\n"
     "if takeovers >= tonumber(ARGV[7]) then return {'quarantine', '', tostring(takeovers)} end\n"
     "local fence = redis.call('HINCRBY', KEYS[1], 'fence', 1)\n"
     "local token = ARGV[1] .. '|' .. fence\n"
     "redis.call('SET', KEYS[2], token, 'PX', ARGV[2])\n"
-    "redis.call('HSET', KEYS[1], 'state', 'running', 'attempt', ARGV[3], 'type', ARGV[4],\n"
-    "  'connector', ARGV[5], 'worker', ARGV[1], 'started_at', ARGV[6], 'updated_at', ARGV[6])\n"
+    "redis.call('HSET', KEYS[1], 'state', 'running', 'attempt', ARGV[3], 'poll_seq', ARGV[8],\n"
+    "  'type', ARGV[4], 'connector', ARGV[5], 'worker', ARGV[1], 'updated_at', ARGV[6])\n"
+    "if seq == 0 or redis.call('HEXISTS', KEYS[1], 'started_at') == 0 then\n"
+    "  redis.call('HSET', KEYS[1], 'started_at', ARGV[6])\n"
+    "end\n"
+    "redis.call('HDEL', KEYS[1], 'waiting')\n"
     "redis.call('PERSIST', KEYS[1])\n"
     "redis.call('PUBLISH', 'df:status', cjson.encode({task_id = string.sub(KEYS[1], 9),\n"
     "  state = 'running', attempt = tonumber(ARGV[3]), worker = ARGV[1], at = ARGV[6]}))\n"
@@ -89,7 +107,16 @@ static const char renew_lua[] =
     "end\n"
     "return out\n";
 
-static df_redis_script_t start_script, update_script, handback_script, renew_script;
+/* KEYS: task hash, lease. ARGV: token, job (JSON object text; '' forgets
+ * it). Refused when another run holds the lease; a lease that vanished
+ * (Redis restarted empty) does not refuse, as in renew. */
+static const char job_lua[] = "local holder = redis.call('GET', KEYS[2])\n"
+                              "if holder and holder ~= ARGV[1] then return 'fenced' end\n"
+                              "if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'job')\n"
+                              "else redis.call('HSET', KEYS[1], 'job', ARGV[2]) end\n"
+                              "return 'ok'\n";
+
+static df_redis_script_t start_script, update_script, handback_script, renew_script, job_script;
 
 static void init_scripts(void)
 {
@@ -100,6 +127,7 @@ static void init_scripts(void)
     df_redis_script_init(&update_script, update_lua);
     df_redis_script_init(&handback_script, handback_lua);
     df_redis_script_init(&renew_script, renew_lua);
+    df_redis_script_init(&job_script, job_lua);
     __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 }
 
@@ -109,7 +137,8 @@ df_code_t df_lease_prepare(df_redis_t *redis, df_error_t *err)
     if (df_redis_script_load(redis, &start_script, err) ||
         df_redis_script_load(redis, &update_script, err) ||
         df_redis_script_load(redis, &handback_script, err) ||
-        df_redis_script_load(redis, &renew_script, err))
+        df_redis_script_load(redis, &renew_script, err) ||
+        df_redis_script_load(redis, &job_script, err))
         return err->code;
     return DF_OK;
 }
@@ -131,9 +160,9 @@ df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_le
                          char *token, int *takeovers, char **event, df_error_t *err)
 {
     char task_key[KEY_MAX], lease_key[KEY_MAX], cancel_key[KEY_MAX];
-    char ttl[24], attempt[16], now[40], maxt[16];
+    char ttl[24], attempt[16], now[40], maxt[16], seq[16];
     const char *keys[3] = { task_key, lease_key, cancel_key };
-    const char *args[7];
+    const char *args[8];
     redisReply *r;
     const char *verdict;
 
@@ -144,6 +173,7 @@ df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_le
     snprintf(ttl, sizeof(ttl), "%lld", (long long)req->ttl_ms);
     snprintf(attempt, sizeof(attempt), "%d", req->attempt);
     snprintf(maxt, sizeof(maxt), "%d", req->max_takeovers);
+    snprintf(seq, sizeof(seq), "%d", req->poll_seq > 0 ? req->poll_seq : 0);
     df_time_format(df_now_ms(), now, sizeof(now));
     args[0] = req->worker;
     args[1] = ttl;
@@ -152,7 +182,8 @@ df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_le
     args[4] = req->connector ? req->connector : "";
     args[5] = now;
     args[6] = maxt;
-    r = df_redis_evalsha(redis, &start_script, 3, keys, 7, args, err);
+    args[7] = seq;
+    r = df_redis_evalsha(redis, &start_script, 3, keys, 8, args, err);
     if (!r)
         return err->code;
     verdict = reply_str(r, 0);
@@ -162,9 +193,9 @@ df_code_t df_lease_start(df_redis_t *redis, const df_lease_request_t *req, df_le
     if (strcmp(verdict, "ok") == 0) {
         *result = DF_LEASE_ACQUIRED;
         snprintf(token, DF_LEASE_TOKEN_MAX, "%s", reply_str(r, 1));
-    } else if (strcmp(verdict, "terminal") == 0) {
+    } else if (strcmp(verdict, "terminal") == 0 || strcmp(verdict, "stale") == 0) {
         const char *stored = reply_str(r, 3);
-        *result = DF_LEASE_TERMINAL;
+        *result = strcmp(verdict, "stale") == 0 ? DF_LEASE_STALE : DF_LEASE_TERMINAL;
         *event = *stored ? strdup(stored) : NULL;
     } else if (strcmp(verdict, "busy") == 0) {
         *result = DF_LEASE_BUSY;
@@ -271,4 +302,45 @@ out:
     free(keyp);
     free(args);
     return rc;
+}
+
+df_code_t df_lease_job_put(df_redis_t *redis, const char *task_id, const char *token,
+                           const char *job_json, int *fenced, df_error_t *err)
+{
+    char task_key[KEY_MAX], lease_key[KEY_MAX];
+    const char *keys[2] = { task_key, lease_key };
+    const char *args[2] = { token ? token : "", job_json ? job_json : "" };
+    redisReply *r;
+
+    init_scripts();
+    key_of(task_key, "df:task:", task_id);
+    key_of(lease_key, "df:lease:", task_id);
+    r = df_redis_evalsha(redis, &job_script, 2, keys, 2, args, err);
+    if (!r)
+        return err->code;
+    *fenced = (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+              strcmp(r->str, "fenced") == 0;
+    freeReplyObject(r);
+    return DF_OK;
+}
+
+df_code_t df_lease_job_get(df_redis_t *redis, const char *task_id, char **job_json, df_error_t *err)
+{
+    char task_key[KEY_MAX];
+    redisReply *r;
+
+    *job_json = NULL;
+    key_of(task_key, "df:task:", task_id);
+    r = df_redis_command(redis, err, "HGET %s job", task_key);
+    if (!r)
+        return err->code;
+    if (r->type == REDIS_REPLY_STRING && r->len > 0) {
+        *job_json = strdup(r->str);
+        if (!*job_json) {
+            freeReplyObject(r);
+            return df_error_set(err, DF_ERR_NOMEM, NULL, "out of memory");
+        }
+    }
+    freeReplyObject(r);
+    return DF_OK;
 }

@@ -19,6 +19,26 @@ static const df_connector_ops_t *const kinds[] = {
     &df_connector_powerbi,
 };
 
+/* Each kind's retry defaults (docs/RETRIES.md): the platform's own advice
+ * where it gives some; connector definitions override them (`retry`).
+ * Zero fields inherit (by_type from `all`, `all` from df_retry_fallback). */
+static const struct kind_retry {
+    const char *kind;
+    df_retry_defaults_t retry;
+} kind_retries[] = {
+    /* Nothing to protect: short waits keep tests and benchmarks quick. */
+    { "noop", { .all = { .base_ms = 100, .cap_ms = 10000, .max_attempts = 100 } } },
+    /* Power BI: throttling answers carry Retry-After; a refresh that failed
+     * (capacity busy, refresh limit) is worth a few slow tries only. */
+    { "powerbi",
+      { .all = { .base_ms = 1000, .cap_ms = 300000, .max_attempts = 10 },
+        .by_type = { [DF_RETRY_REFRESH] = { .base_ms = 30000,
+                                            .cap_ms = 1800000,
+                                            .max_attempts = 5 } } } },
+    /* Google Sheets: Google's advice is exponential backoff up to 64 s. */
+    { "google_sheets", { .all = { .base_ms = 1000, .cap_ms = 64000, .max_attempts = 10 } } },
+};
+
 static json_t *loaded; /* array of connector objects with resolved secrets */
 static json_t *empty_object;
 
@@ -28,6 +48,56 @@ const df_connector_ops_t *df_registry_kind_ops(const char *kind)
         if (strcmp(kinds[i]->kind, kind) == 0)
             return kinds[i];
     return NULL;
+}
+
+const df_retry_defaults_t *df_registry_kind_retry(const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof(kind_retries) / sizeof(kind_retries[0]); i++)
+        if (strcmp(kind_retries[i].kind, kind) == 0)
+            return &kind_retries[i].retry;
+    return &df_retry_fallback;
+}
+
+void df_registry_retry_policy(const df_connector_def_t *def, const char *type,
+                              df_retry_policy_t *out)
+{
+    df_retry_policy_resolve(df_registry_kind_retry(def->kind), def->retry, type, out);
+}
+
+/* cap_ms below base_ms in one retry object is a mistake worth naming. */
+static df_code_t check_retry_object(const json_t *obj, const char *path, const char *where,
+                                    df_error_t *err)
+{
+    json_t *base = json_object_get(obj, "base_ms"), *cap = json_object_get(obj, "cap_ms");
+
+    if (json_is_integer(base) && json_is_integer(cap) &&
+        json_integer_value(cap) < json_integer_value(base))
+        return df_error_set(
+            err, DF_ERR_INVALID, where, "%s: %s: cap_ms (%lld) is below base_ms (%lld)", path,
+            where, (long long)json_integer_value(cap), (long long)json_integer_value(base));
+    return DF_OK;
+}
+
+static df_code_t check_retry(const json_t *conn, const char *path, const char *name,
+                             df_error_t *err)
+{
+    const json_t *retry = json_object_get(conn, "retry");
+    const char *type;
+    json_t *policy;
+    char where[256];
+
+    if (!retry)
+        return DF_OK;
+    snprintf(where, sizeof(where), "/%s/retry", name);
+    if (check_retry_object(retry, path, where, err))
+        return err->code;
+    json_object_foreach((json_t *)json_object_get(retry, "by_type"), type, policy)
+    {
+        snprintf(where, sizeof(where), "/%s/retry/by_type/%s", name, type);
+        if (check_retry_object(policy, path, where, err))
+            return err->code;
+    }
+    return DF_OK;
 }
 
 static const json_t *empty(void)
@@ -140,6 +210,8 @@ df_code_t df_registry_load_file(const char *path, df_error_t *err)
                             err->field[0] ? err->field : "/");
             goto fail;
         }
+        if (check_retry(conn, path, name, err))
+            goto fail;
         if (strcmp(name, "noop") == 0) {
             df_error_set(err, DF_ERR_INVALID, "/name", "%s: the name \"noop\" is built in", path);
             goto fail;
@@ -181,9 +253,8 @@ bool df_registry_find(const char *name, df_connector_def_t *out)
     if (!name)
         return false;
     if (strcmp(name, "noop") == 0) {
-        df_connector_def_t def = {
-            "noop", "noop", &df_connector_noop, empty(), empty(), NULL, true
-        };
+        df_connector_def_t def = { "noop", "noop", &df_connector_noop, empty(), empty(), NULL,
+                                   NULL,   true };
         *out = def;
         return true;
     }
@@ -200,6 +271,7 @@ bool df_registry_find(const char *name, df_connector_def_t *out)
             out->secrets =
                 json_object_get(conn, "secrets") ? json_object_get(conn, "secrets") : empty();
             out->limits = json_object_get(conn, "limits");
+            out->retry = json_object_get(conn, "retry");
             out->enabled = !json_is_false(enabled);
             return true;
         }

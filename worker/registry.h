@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "connector.h"
+#include "retry.h"
 
 typedef struct df_connector_def {
     const char *name;
@@ -20,6 +21,7 @@ typedef struct df_connector_def {
     const json_t *config;          /* borrowed; an object (empty when absent) */
     const json_t *secrets;         /* borrowed; name -> resolved secret string */
     const json_t *limits;          /* borrowed; may be NULL */
+    const json_t *retry;           /* borrowed; the definition's `retry` object, may be NULL */
     bool enabled;
 } df_connector_def_t;
 
@@ -39,5 +41,14 @@ void df_registry_clear(void);
 
 /* The implementation of a kind compiled into this worker, or NULL. */
 const df_connector_ops_t *df_registry_kind_ops(const char *kind);
+
+/* The retry defaults of a kind (df_retry_fallback for a kind without
+ * defaults of its own). Never NULL. */
+const df_retry_defaults_t *df_registry_kind_retry(const char *kind);
+
+/* The retry policy of type tasks (may be NULL) on connector def: its kind's
+ * defaults overridden by the definition's `retry` (docs/RETRIES.md). */
+void df_registry_retry_policy(const df_connector_def_t *def, const char *type,
+                              df_retry_policy_t *out);
 
 #endif

@@ -1,7 +1,11 @@
 /* runner: runs one consumed task message from validation to its outcome:
  * poison messages to the DLQ, the lease, the connector call with in-place
- * retries, the Redis status and the events, and the hand-back on shutdown.
- * Each runner thread has its own Redis connection. */
+ * retries and polls, the Redis status and the events, and the hand-back on
+ * shutdown. Waits longer than --inline-retry-max go to the scheduler
+ * instead of holding a slot: a `retrying` event carries the next attempt,
+ * a `progress` event the next poll of a platform operation (the recorder
+ * keeps both in delayed_tasks; docs/RETRIES.md). Each runner thread has its
+ * own Redis connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +19,14 @@
 #include "df_task.h"
 #include "lease.h"
 #include "registry.h"
+#include "retry.h"
 #include "runtime.h"
 
 typedef struct runner {
     df_runtime_t *rt;
     df_redis_t *redis;
     int64_t redis_failed_ms; /* last failure, to pace reconnects and logs */
+    uint64_t rng;            /* backoff jitter (df_retry_random) */
 } runner_t;
 
 typedef struct run {
@@ -33,8 +39,14 @@ typedef struct run {
     char traceparent[64];
     int attempt;
     int max_attempts;
+    df_retry_policy_t policy;
     int64_t deadline_ms;
     int64_t last_progress_ms;
+    /* polling a platform operation (DF_OUTCOME_POLL) */
+    int poll_seq;          /* the message's poll.seq (0: a task message) */
+    int polls;             /* POLL outcomes so far (poll_seq - 1 when the message is a poll) */
+    int64_t poll_since_ms; /* when polling began (0: not polling) */
+    json_t *job;           /* the operation's state (owned; NULL: none) */
 } run_t;
 
 static void sleep_ms(int64_t ms)
@@ -244,6 +256,7 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
         .type = run->type,
         .connector = def->name,
         .attempt = run->attempt,
+        .poll_seq = run->poll_seq,
         .ttl_ms = cfg->lease_ttl_ms,
         .max_takeovers = (int)cfg->max_takeovers,
     };
@@ -293,8 +306,11 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
     if (out->result)
         json_object_set(ev, "result", out->result);
     if (strcmp(state, DF_STATE_RETRYING) == 0) {
+        /* The next attempt is a task message again: a platform operation
+         * under way is resumed from the job state kept in Redis. */
         json_t *next = json_deep_copy(run->task);
         json_object_set_new(next, "attempt", json_integer(run->attempt + 1));
+        json_object_del(next, "poll");
         json_object_set_new(ev, "task", next);
     }
     /* The event is kept with the state: if this worker dies before the event
@@ -306,6 +322,8 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
     fields = NULL;
     if (f && event_text) {
         json_object_set_new(f, "event", json_string(event_text));
+        if (run->job && strcmp(state, DF_STATE_RETRYING) == 0)
+            json_object_set(f, "job", run->job);
         fields = json_dumps(f, JSON_COMPACT);
     }
     json_decref(f);
@@ -326,9 +344,10 @@ static void finish(run_t *run, const char *state, const char *code, df_outcome_t
     json_decref(ev);
 }
 
-/* A redelivered message of a task that already ended: send the outcome
- * event its run recorded again (same event_id: the history keeps it once),
- * since the run may have died before the event reached Kafka. */
+/* A redelivered message of a task that already ended, or that a later
+ * attempt or poll superseded: send the event the task recorded last again
+ * (same event_id: the history keeps it once, and the recorder schedules a
+ * re-publish once), since the run may have died before it reached Kafka. */
 static void resend_outcome(run_t *run, const char *stored_event)
 {
     json_t *ev = stored_event ? json_loads(stored_event, 0, NULL) : NULL;
@@ -353,7 +372,152 @@ static df_connector_op_fn op_for(const df_connector_ops_t *ops, const char *type
     return NULL;
 }
 
-/* Call the connector, retrying in place while the wait is short. */
+/* ctx->job_put: keep the operation's state in the run (the hand-off
+ * carries it) and in Redis, fenced by the lease. */
+static df_code_t ctx_job_put(df_task_ctx_t *ctx, const json_t *job, df_error_t *err)
+{
+    run_t *run = ctx->runner;
+    json_t *copy = job ? json_deep_copy(job) : NULL;
+    char *text = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
+    df_redis_t *redis;
+    int fenced = 0;
+    df_code_t rc;
+
+    if (job && (!copy || !text)) {
+        json_decref(copy);
+        free(text);
+        return df_error_set(err, DF_ERR_NOMEM, "job", "out of memory keeping the job state");
+    }
+    json_decref(run->job);
+    run->job = copy;
+    ctx->job = run->job;
+    redis = redis_of(run->r);
+    if (!redis) {
+        free(text);
+        return df_error_set(err, DF_ERR_REDIS, "job", "Redis is unreachable: job state not kept");
+    }
+    rc = df_lease_job_put(redis, run->task_id, run->slot->token[0] ? run->slot->token : NULL, text,
+                          &fenced, err);
+    free(text);
+    if (rc == DF_OK && fenced)
+        rc = df_error_set(err, DF_ERR_CONFLICT, "lease",
+                          "the task's lease belongs to another run: job state not kept");
+    return rc;
+}
+
+/* A `progress` event with the polls so far (at most one a second). */
+static void poll_progress(run_t *run)
+{
+    int64_t now = df_mono_ms();
+    json_t *ev;
+
+    if (now - run->last_progress_ms < 1000)
+        return;
+    run->last_progress_ms = now;
+    ev = new_event(run, DF_STATE_PROGRESS);
+    if (!ev)
+        return;
+    json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", run->polls));
+    send_event(run, ev, NULL);
+    json_decref(ev);
+}
+
+/* A POLL outcome: take its job state into the run (saving it when it
+ * changed). False (out turned into a permanent failure) when the
+ * connector gave no state to poll with. */
+static bool take_poll(run_t *run, df_task_ctx_t *ctx, df_outcome_t *out)
+{
+    df_error_t err;
+
+    if (!json_is_object(out->job) && !run->job) {
+        df_outcome_set(out, DF_OUTCOME_PERMANENT, "connector_error",
+                       "connector %s asked to poll without a job state", ctx->connector);
+        return false;
+    }
+    if (json_is_object(out->job) && !(run->job && json_equal(run->job, out->job))) {
+        df_error_init(&err);
+        if (ctx_job_put(ctx, out->job, &err))
+            df_debug("job state of task %s not saved yet: %s", run->task_id, err.message);
+    }
+    json_decref(out->job);
+    out->job = NULL;
+    run->polls++;
+    if (!run->poll_since_ms)
+        run->poll_since_ms = df_now_ms();
+    return true;
+}
+
+/* The wait before the next poll: as the connector asked, but never past
+ * the deadline (the run then stops as the deadline says). */
+static int64_t poll_wait(const run_t *run, const df_outcome_t *out)
+{
+    int64_t wait = out->retry_after_ms < 0 ? 0 : out->retry_after_ms;
+
+    if (run->deadline_ms) {
+        int64_t left = run->deadline_ms - df_now_ms();
+        if (left < wait)
+            wait = left < 0 ? 0 : left;
+    }
+    return wait;
+}
+
+/* Hand a platform operation that is still going to the scheduler: the lease
+ * is released (the state stays `running`, with the next poll's position),
+ * and a `progress` event carries the next poll message, which the recorder
+ * keeps in delayed_tasks until after_ms have passed. The slot is done when
+ * the event is in Kafka. */
+static void hand_off_poll(run_t *run, int64_t after_ms)
+{
+    json_t *ev = new_event(run, DF_STATE_PROGRESS), *next, *f = NULL;
+    char since[40], *event_text = NULL, *fields = NULL;
+    int seq = run->polls + 1, fenced = 0;
+
+    if (!ev)
+        return;
+    df_time_format(run->poll_since_ms, since, sizeof(since));
+    next = json_deep_copy(run->task);
+    if (next) {
+        json_object_set_new(next, "attempt", json_integer(run->attempt));
+        json_object_set_new(next, "poll",
+                            json_pack("{s:O, s:i, s:I, s:s}", "job", run->job, "seq", seq,
+                                      "after_ms", (json_int_t)after_ms, "since", since));
+        json_object_set_new(ev, "task", next);
+    }
+    json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", run->polls));
+    event_text = json_dumps(ev, JSON_COMPACT);
+    if (event_text)
+        f = json_pack("{s:i, s:s, s:s, s:O}", "poll_seq", seq, "waiting", "poll", "event",
+                      event_text, "job", run->job);
+    fields = f ? json_dumps(f, JSON_COMPACT) : NULL;
+    json_decref(f);
+    free(event_text);
+    if (!next || !fields) {
+        df_error("task %s: out of memory handing the poll to the scheduler", run->task_id);
+        free(fields);
+        json_decref(ev);
+        return; /* not done: the message comes back after a restart */
+    }
+    df_info("task %s: platform operation under way (%d polls): next poll in %lld ms, through the "
+            "scheduler",
+            run->task_id, run->polls, (long long)after_ms);
+    if (!redis_update(run, DF_STATE_RUNNING, DF_LEASE_RELEASE, fields, &fenced)) {
+        free(fields);
+        json_decref(ev);
+        return;
+    }
+    free(fields);
+    if (fenced) {
+        df_warn("task %s: the lease was taken by another run; leaving the polling to it",
+                run->task_id);
+        df_dispatch_done(run->r->rt->dispatch, run->slot);
+    } else {
+        send_event(run, ev, run->slot);
+    }
+    json_decref(ev);
+}
+
+/* Call the connector, retrying and polling in place while the wait is
+ * short. */
 static void execute(run_t *run, const df_connector_def_t *def)
 {
     const df_worker_config_t *cfg = run->r->rt->cfg;
@@ -372,14 +536,19 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,
+        .job_put = ctx_job_put,
         .runner = run,
     };
     df_outcome_t out;
     df_stop_reason_t why;
+    int64_t wait = 0;
 
     df_outcome_init(&out);
     for (;;) {
         ctx.attempt = run->attempt;
+        ctx.job = run->job;
+        ctx.polls = run->polls;
+        ctx.poll_since_ms = run->poll_since_ms;
         if (!def->enabled)
             df_outcome_set(&out, DF_OUTCOME_PERMANENT, "connector_disabled",
                            "connector %s is disabled", def->name);
@@ -397,15 +566,31 @@ static void execute(run_t *run, const df_connector_def_t *def)
         why = ctx_should_stop(&ctx);
         if (why == DF_STOP_HANDBACK || why == DF_STOP_LEASE_LOST)
             break;
+        if (out.kind == DF_OUTCOME_POLL) {
+            if (!take_poll(run, &ctx, &out))
+                break;
+            wait = poll_wait(run, &out);
+            out.retry_after_ms = wait;
+            if (wait > cfg->inline_retry_max_ms)
+                break;
+            poll_progress(run);
+            df_debug("platform operation under way, polling again in %lld ms", (long long)wait);
+            if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
+                break;
+            df_outcome_free(&out);
+            df_outcome_init(&out);
+            continue;
+        }
         if (out.kind != DF_OUTCOME_RETRY || run->attempt >= run->max_attempts)
             break;
-        if (out.retry_after_ms < 0)
-            out.retry_after_ms = 1000;
-        if (out.retry_after_ms > cfg->inline_retry_max_ms)
+        wait = df_retry_wait_ms(&run->policy, run->attempt, out.retry_after_ms, df_retry_random,
+                                &run->r->rng);
+        out.retry_after_ms = wait;
+        if (wait > cfg->inline_retry_max_ms)
             break;
         df_info("attempt %d failed (%s), retrying in place in %lld ms", run->attempt,
-                out.error.message, (long long)out.retry_after_ms);
-        if (df_task_ctx_sleep(&ctx, out.retry_after_ms) != DF_STOP_NONE)
+                out.error.message, (long long)wait);
+        if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
             continue; /* the next op call sees the stop and returns at once */
         run->attempt++;
         df_outcome_free(&out);
@@ -442,9 +627,11 @@ static void execute(run_t *run, const df_connector_def_t *def)
             df_outcome_set(&out, DF_OUTCOME_CANCELLED, "deadline_exceeded",
                            "the task's deadline passed while it ran");
         finish(run, DF_STATE_CANCELLED, out.code[0] ? out.code : "cancelled", &out);
+    } else if (out.kind == DF_OUTCOME_POLL) {
+        hand_off_poll(run, wait);
     } else if (out.kind == DF_OUTCOME_RETRY && run->attempt < run->max_attempts) {
         out.error.retryable = true;
-        out.error.retry_after_ms = out.retry_after_ms < 0 ? 1000 : out.retry_after_ms;
+        out.error.retry_after_ms = wait;
         finish(run, DF_STATE_RETRYING, out.code[0] ? out.code : "retryable", &out);
     } else if (out.kind == DF_OUTCOME_RETRY) {
         __atomic_add_fetch(&run->r->rt->tasks_failed, 1, __ATOMIC_RELAXED);
@@ -461,6 +648,49 @@ static void execute(run_t *run, const df_connector_def_t *def)
                &out);
     }
     df_outcome_free(&out);
+}
+
+/* A poll message (task.poll, schema-checked): its position and the
+ * operation's state as the hand-off recorded it. */
+static void read_poll(run_t *run)
+{
+    json_t *poll = json_object_get(run->task, "poll");
+    int64_t since = 0;
+
+    if (!json_is_object(poll))
+        return;
+    run->poll_seq = (int)json_integer_value(json_object_get(poll, "seq"));
+    run->polls = run->poll_seq > 0 ? run->poll_seq - 1 : 0;
+    if (df_time_parse(df_task_str(poll, "since"), &since))
+        run->poll_since_ms = since;
+    if (json_is_object(json_object_get(poll, "job")))
+        run->job = json_deep_copy(json_object_get(poll, "job"));
+}
+
+/* The operation state kept in Redis (newer than the message's when both
+ * exist: a connector may update it while it polls). With none, what the
+ * message carries stays (Redis lost it). */
+static void load_job(run_t *run)
+{
+    df_redis_t *redis = redis_of(run->r);
+    char *text = NULL;
+    json_t *job;
+    df_error_t err;
+
+    df_error_init(&err);
+    if (!redis || df_lease_job_get(redis, run->task_id, &text, &err) != DF_OK) {
+        if (redis)
+            df_warn("task %s: cannot read its job state: %s", run->task_id, err.message);
+        return;
+    }
+    job = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (json_is_object(job)) {
+        json_decref(run->job);
+        run->job = job;
+    } else {
+        json_decref(job);
+    }
 }
 
 /* Everything before the connector runs: parse, validate, route, lease. */
@@ -518,17 +748,26 @@ static void run_slot(runner_t *r, df_slot_t *slot)
         poison(&run, "unknown_connector", &err);
         goto out;
     }
-    run.max_attempts = json_is_integer(json_object_get(run.task, "max_attempts"))
-                           ? (int)json_integer_value(json_object_get(run.task, "max_attempts"))
-                           : (int)cfg->max_attempts;
+    df_registry_retry_policy(&def, run.type, &run.policy);
+    run.max_attempts = df_retry_max_attempts(
+        &run.policy, json_is_integer(json_object_get(run.task, "max_attempts"))
+                         ? (int)json_integer_value(json_object_get(run.task, "max_attempts"))
+                         : (int)cfg->max_attempts);
     if (df_task_str(run.task, "deadline"))
         df_time_parse(df_task_str(run.task, "deadline"), &run.deadline_ms);
+    read_poll(&run);
 
     verdict = take_lease(&run, &def, &takeovers, &stored_event);
     switch (verdict) {
     case -1: /* shutting down before it started: leave it for the next owner */ goto out;
     case DF_LEASE_TERMINAL:
         df_debug("task %s already finished: acknowledged without running", run.task_id);
+        resend_outcome(&run, stored_event);
+        goto out;
+    case DF_LEASE_STALE:
+        df_info("task %s: this message (attempt %d, poll %d) is superseded by a later attempt or "
+                "poll: acknowledged without running",
+                run.task_id, run.attempt, run.poll_seq);
         resend_outcome(&run, stored_event);
         goto out;
     case DF_LEASE_CANCELLED: {
@@ -550,12 +789,19 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 
     df_dispatch_leased(r->rt->dispatch, slot);
     __atomic_add_fetch(&r->rt->tasks_started, 1, __ATOMIC_RELAXED);
+    load_job(&run);
     if (run.deadline_ms && df_now_ms() >= run.deadline_ms) {
         df_outcome_t o;
         df_outcome_init(&o);
-        df_outcome_set(&o, DF_OUTCOME_PERMANENT, "deadline_exceeded",
-                       "the task's deadline passed before it started");
-        finish(&run, DF_STATE_DEAD, "deadline_exceeded", &o);
+        if (run.poll_seq) { /* it was running: polling stops at the deadline */
+            df_outcome_set(&o, DF_OUTCOME_CANCELLED, "deadline_exceeded",
+                           "the task's deadline passed while its platform operation ran");
+            finish(&run, DF_STATE_CANCELLED, "deadline_exceeded", &o);
+        } else {
+            df_outcome_set(&o, DF_OUTCOME_PERMANENT, "deadline_exceeded",
+                           "the task's deadline passed before it started");
+            finish(&run, DF_STATE_DEAD, "deadline_exceeded", &o);
+        }
         goto out;
     }
     {
@@ -569,13 +815,14 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 out:
     free(stored_event);
     df_log_ctx_clear();
+    json_decref(run.job);
     json_decref(run.task);
     df_dispatch_finished(r->rt->dispatch, slot);
 }
 
 void *df_runner_main(void *arg)
 {
-    runner_t r = { .rt = arg };
+    runner_t r = { .rt = arg, .rng = df_retry_seed() };
     df_slot_t *slot;
 
     while (!__atomic_load_n(&r.rt->runners_exit, __ATOMIC_RELAXED)) {

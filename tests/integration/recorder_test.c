@@ -13,6 +13,12 @@
  *       one with another schema header are skipped (logged with partition
  *       and offset), and the valid event after them on the same partition
  *       is recorded; so are the events around one PostgreSQL refuses;
+ *   (e) a `retrying` event carrying the next attempt's task, and a
+ *       `progress` event handing off a poll (its task has `poll`), become
+ *       delayed_tasks rows due retry_after_ms / poll.after_ms after `at`;
+ *       the same event recorded again schedules nothing more, even once
+ *       the row is gone (published); a carried task that is invalid or
+ *       another task's schedules nothing, and its event is still recorded;
  *   (d) df:task:{id} deleted comes back with the next event of the task; a
  *       newer hash is left alone, an older one is replaced; after FLUSHDB
  *       the epoch check restores the hashes of the recent tasks;
@@ -697,6 +703,115 @@ static void test_redis_flushed_is_restored(void)
     free(keys);
 }
 
+#define DELAYED_SQL                                                                          \
+    "SELECT attempt || '/' || poll_seq || '/' || reason || '/' ||"                           \
+    " (extract(epoch FROM due_at) * 1000)::bigint - $2::bigint || '/' || (task->>'attempt')" \
+    " FROM delayed_tasks WHERE task_id = $1 ORDER BY attempt, poll_seq"
+
+/* The task's delayed rows, "attempt/poll_seq/reason/due_at - at_ms/task
+ * attempt" each, joined by spaces. */
+static void delayed_rows(const char *task_id, int64_t at_ms, char *out, size_t len)
+{
+    char at[24];
+    const char *params[2] = { task_id, at };
+    df_error_t err;
+    PGresult *res;
+    size_t used = 0;
+
+    snprintf(at, sizeof(at), "%lld", (long long)at_ms);
+    df_error_init(&err);
+    res = df_pg_exec(pg, DELAYED_SQL, 2, params, &err);
+    CHECK_MSG(res != NULL, "%s", err.message);
+    out[0] = '\0';
+    for (int i = 0; res && i < PQntuples(res) && used < len; i++)
+        used +=
+            (size_t)snprintf(out + used, len - used, "%s%s", i ? " " : "", PQgetvalue(res, i, 0));
+    PQclear(res);
+}
+
+static json_t *poll_handoff_event(const char *id, int64_t at, int seq, int after_ms)
+{
+    json_t *ev = event(id, 1, DF_STATE_PROGRESS, at);
+    json_t *task = task_message(id, 1);
+    char since[40];
+
+    at_text(at - 1000, since);
+    json_object_set_new(task, "poll",
+                        json_pack("{s:{s:s}, s:i, s:i, s:s}", "job", "job_id", "J1", "seq", seq,
+                                  "after_ms", after_ms, "since", since));
+    json_object_set_new(ev, "progress", json_pack("{s:i}", "polls", seq - 1));
+    json_object_set_new(ev, "task", task);
+    return ev;
+}
+
+static void test_delayed_rows(void)
+{
+    char id[DF_ID_BUF], other[DF_ID_BUF], rows[256];
+    int64_t at = base_ms + 50000;
+    char *retrying_text, *handoff_text;
+    json_t *ev;
+    const char *params[1];
+
+    df_id_ulid(id);
+    retrying_text = send_event(retrying_event(id, at), true);
+    flush_producer();
+    CHECK_INT(events_of(id, 1), 1);
+    delayed_rows(id, at, rows, sizeof(rows));
+    CHECK_STR(rows, "2/0/http/10/2");
+
+    /* Recorded again (a worker re-sends it): still one row... */
+    send_raw(id, DF_EVENT_SCHEMA, retrying_text);
+    send_event(event(id, 1, DF_STATE_RUNNING, at - 10), false); /* a marker after it */
+    flush_producer();
+    CHECK_INT(events_of(id, 2), 2);
+    delayed_rows(id, at, rows, sizeof(rows));
+    CHECK_STR(rows, "2/0/http/10/2");
+    /* ...and none once the row was published (deleted). */
+    params[0] = id;
+    {
+        df_error_t err;
+        df_error_init(&err);
+        CHECK(df_pg_run(pg, "DELETE FROM delayed_tasks WHERE task_id = $1", 1, params, NULL,
+                        &err) == DF_OK);
+    }
+    send_raw(id, DF_EVENT_SCHEMA, retrying_text);
+    send_event(event(id, 2, DF_STATE_QUEUED, at + 20), false);
+    flush_producer();
+    CHECK_INT(events_of(id, 3), 3);
+    delayed_rows(id, at, rows, sizeof(rows));
+    CHECK_STR(rows, "");
+    free(retrying_text);
+
+    /* A poll hand-off: same attempt, its poll's seq, due after_ms later;
+     * twice in one batch: one row. A progress event without a task: none. */
+    df_id_ulid(id);
+    send_event(event(id, 1, DF_STATE_RUNNING, at), false);
+    handoff_text = send_event(poll_handoff_event(id, at + 100, 3, 5000), true);
+    send_raw(id, DF_EVENT_SCHEMA, handoff_text);
+    send_event(progress_event(id, at + 200, 10), false);
+    flush_producer();
+    CHECK_INT(events_of(id, 3), 3);
+    delayed_rows(id, at + 100, rows, sizeof(rows));
+    CHECK_STR(rows, "1/3/poll/5000/1");
+    check_state(id, "running/1");
+    free(handoff_text);
+
+    /* Another task's message, and an invalid one: no row; events kept. */
+    df_id_ulid(id);
+    df_id_ulid(other);
+    ev = retrying_event(id, at);
+    json_object_set_new(ev, "task", task_message(other, 2));
+    send_event(ev, false);
+    ev = retrying_event(id, at + 10);
+    json_object_del(json_object_get(ev, "task"), "params");
+    send_event(ev, false);
+    flush_producer();
+    CHECK_INT(events_of(id, 2), 2);
+    delayed_rows(id, at, rows, sizeof(rows));
+    CHECK_STR(rows, "");
+    CHECK(log_has("no re-publish"));
+}
+
 /* After the stop, the group's committed offsets are the end of each
  * partition: everything read was recorded and acknowledged. */
 static void test_offsets_committed(void)
@@ -813,6 +928,7 @@ int main(void)
     RUN(test_late_running_keeps_finished);
     RUN(test_retry_ends_at_attempt_two);
     RUN(test_progress);
+    RUN(test_delayed_rows);
     RUN(test_invalid_messages_skipped);
     RUN(test_refused_event_skipped);
     RUN(test_redis_hash_restored_by_next_event);

@@ -1,10 +1,16 @@
 /* noop: the built-in connector kind that calls no platform, for tests and
- * benchmarks. Every task type runs the same way. Params:
+ * benchmarks (docs/CONNECTORS.md). Every task type takes these params:
  *   sleep_ms       integer, or [min, max] for a random sleep (default 0)
  *   fail           "none" | "retryable" | "permanent" (default "none")
  *   fail_attempts  fail only the first N attempts (default: every attempt)
- *   retry_after_ms delay asked for by a retryable failure (default 100)
+ *   retry_after_ms the Retry-After of a retryable failure (default: none,
+ *                  the retry policy decides the wait)
  *   rows           rows reported written (default 0)
+ * A `refresh` with `duration_ms` simulates a long platform operation that
+ * the worker polls (params duration_ms, poll_ms, job_fail, poll_fail): the
+ * operation lives in Redis (df:noop:job:{job_id}), so any worker can poll
+ * it, and df:noop:starts:{task_id} counts the operations a task started.
+ * A `lineage` task that succeeds reports a small graph.
  * Bad params fail the task permanently, naming the field. */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +18,11 @@
 #include "connector.h"
 #include "export.h"
 #include "df_id.h"
+#include "df_log.h"
+#include "df_redis.h"
+
+#define NOOP_JOB_KEEP_S  86400 /* a simulated operation's keys live a day */
+#define NOOP_POLL_MS_DEF 1000
 
 static df_outcome_kind_t stopped(df_stop_reason_t why, df_outcome_t *out)
 {
@@ -78,7 +89,7 @@ static df_outcome_kind_t noop_run(df_task_ctx_t *ctx, df_outcome_t *out)
         if (strcmp(fail, "retryable") == 0) {
             df_outcome_set(out, DF_OUTCOME_RETRY, "noop_retryable",
                            "noop asked to fail (retryable) on attempt %d", ctx->attempt);
-            out->retry_after_ms = json_is_integer(ra) ? json_integer_value(ra) : 100;
+            out->retry_after_ms = json_is_integer(ra) ? json_integer_value(ra) : -1;
             out->error.retry_after_ms = out->retry_after_ms;
             return DF_OUTCOME_RETRY;
         }
@@ -92,11 +103,186 @@ static df_outcome_kind_t noop_run(df_task_ctx_t *ctx, df_outcome_t *out)
     return DF_OUTCOME_OK;
 }
 
+/* ---- refresh: a simulated platform operation ---------------------------- */
+
+static df_outcome_kind_t bad_param(df_outcome_t *out, const char *name, const char *expected)
+{
+    df_outcome_set(out, DF_OUTCOME_PERMANENT, "invalid_params", "params.%s: expected %s", name,
+                   expected);
+    out->error.code = DF_ERR_INVALID;
+    snprintf(out->error.field, sizeof(out->error.field), "/params/%s", name);
+    return out->kind;
+}
+
+/* An integer param >= min, or def when absent. False (out set) otherwise. */
+static bool int_param(const json_t *params, const char *name, int64_t min, int64_t def,
+                      int64_t *value, df_outcome_t *out)
+{
+    json_t *v = json_object_get(params, name);
+
+    *value = def;
+    if (!v)
+        return true;
+    if (json_is_integer(v) && json_integer_value(v) >= min) {
+        *value = json_integer_value(v);
+        return true;
+    }
+    bad_param(out, name, min > 0 ? "an integer >= 1" : "an integer >= 0");
+    return false;
+}
+
+static df_outcome_kind_t redis_gone(df_outcome_t *out, const df_error_t *err)
+{
+    df_outcome_set(out, DF_OUTCOME_RETRY, "noop_unavailable",
+                   "the simulated platform (Redis) is unreachable%s%s", err ? ": " : "",
+                   err ? err->message : "");
+    return DF_OUTCOME_RETRY;
+}
+
+/* Start an operation: its record in Redis, the task's start counter, and
+ * the job state saved before the first POLL. */
+static df_outcome_kind_t job_start(df_task_ctx_t *ctx, int64_t duration_ms, int64_t poll_ms,
+                                   df_outcome_t *out)
+{
+    const json_t *params = ctx->params;
+    const char *fail = json_string_value(json_object_get(params, "job_fail"));
+    json_t *pf = json_object_get(params, "poll_fail");
+    char id[DF_ID_BUF], key[128], starts[128], started[24], ends[24], poll_fail[24];
+    int64_t now = df_now_ms();
+    df_error_t err;
+    redisReply *r;
+    json_t *job;
+
+    if (!ctx->redis)
+        return redis_gone(out, NULL);
+    df_id_ulid(id);
+    snprintf(key, sizeof(key), "df:noop:job:%s", id);
+    snprintf(starts, sizeof(starts), "df:noop:starts:%s", ctx->task_id);
+    snprintf(started, sizeof(started), "%lld", (long long)now);
+    snprintf(ends, sizeof(ends), "%lld", (long long)(now + duration_ms));
+    snprintf(poll_fail, sizeof(poll_fail), "%lld",
+             json_is_integer(pf) ? (long long)json_integer_value(pf) : 0LL);
+    df_error_init(&err);
+    {
+        df_redis_field_t fields[] = {
+            { "task_id", ctx->task_id }, { "started_ms", started },
+            { "ends_ms", ends },         { "polls", "0" },
+            { "poll_fail", poll_fail },  { "fail", fail ? fail : "" },
+        };
+        if (df_redis_hset(ctx->redis, key, fields, sizeof(fields) / sizeof(fields[0]), &err))
+            return redis_gone(out, &err);
+    }
+    freeReplyObject(df_redis_command(ctx->redis, &err, "EXPIRE %s %d", key, NOOP_JOB_KEEP_S));
+    r = df_redis_command(ctx->redis, &err, "INCR %s", starts);
+    freeReplyObject(r);
+    freeReplyObject(df_redis_command(ctx->redis, &err, "EXPIRE %s %d", starts, NOOP_JOB_KEEP_S));
+    job = json_pack("{s:s}", "job_id", id);
+    df_error_init(&err);
+    if (df_task_ctx_job_put(ctx, job, &err) != DF_OK)
+        df_warn("noop: job state of task %s not saved: %s", ctx->task_id, err.message);
+    return df_outcome_poll(out, job, poll_ms);
+}
+
+/* Poll an operation: done, failed, a simulated 5xx, or not yet. */
+static df_outcome_kind_t job_poll(df_task_ctx_t *ctx, int64_t poll_ms, df_outcome_t *out)
+{
+    const char *id = json_string_value(json_object_get(ctx->job, "job_id"));
+    char key[128];
+    df_error_t err;
+    redisReply *r;
+    long long polls, ends = 0, started = 0, poll_fail = 0;
+    const char *fail = "";
+    df_outcome_kind_t kind;
+
+    if (!id)
+        return df_outcome_set(out, DF_OUTCOME_PERMANENT, "noop_job_lost",
+                              "the job state has no job_id");
+    if (!ctx->redis)
+        return redis_gone(out, NULL);
+    snprintf(key, sizeof(key), "df:noop:job:%s", id);
+    df_error_init(&err);
+    r = df_redis_command(ctx->redis, &err, "HMGET %s ends_ms started_ms poll_fail fail", key);
+    if (!r)
+        return redis_gone(out, &err);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return df_outcome_set(out, DF_OUTCOME_PERMANENT, "noop_job_lost",
+                              "simulated operation %s is unknown to the platform", id);
+    }
+    ends = atoll(r->element[0]->str);
+    if (r->element[1]->type == REDIS_REPLY_STRING)
+        started = atoll(r->element[1]->str);
+    if (r->element[2]->type == REDIS_REPLY_STRING)
+        poll_fail = atoll(r->element[2]->str);
+    if (r->element[3]->type == REDIS_REPLY_STRING)
+        fail = r->element[3]->str;
+    {
+        redisReply *p = df_redis_command(ctx->redis, &err, "HINCRBY %s polls 1", key);
+        polls = p && p->type == REDIS_REPLY_INTEGER ? p->integer : 0;
+        freeReplyObject(p);
+    }
+    if (poll_fail > 0 && polls == poll_fail) {
+        df_outcome_set(out, DF_OUTCOME_RETRY, "noop_unavailable",
+                       "the simulated platform answered 503 to poll %lld of operation %s", polls,
+                       id);
+        kind = DF_OUTCOME_RETRY;
+    } else if (df_now_ms() < ends) {
+        kind = df_outcome_poll(out, json_deep_copy(ctx->job), poll_ms);
+    } else if (*fail) {
+        kind = df_outcome_set(out, DF_OUTCOME_PERMANENT, "noop_job_failed",
+                              "simulated operation %s failed: %s", id, fail);
+    } else {
+        out->result = json_pack("{s:s, s:I, s:I}", "refresh_id", id, "polls", (json_int_t)polls,
+                                "duration_ms", (json_int_t)(ends - started));
+        kind = DF_OUTCOME_OK;
+    }
+    freeReplyObject(r);
+    return kind;
+}
+
+static df_outcome_kind_t noop_refresh(df_task_ctx_t *ctx, df_outcome_t *out)
+{
+    const json_t *params = ctx->params;
+    json_t *jf = json_object_get(params, "job_fail");
+    int64_t duration_ms, poll_ms, poll_fail;
+    df_stop_reason_t why;
+
+    if (!json_object_get(params, "duration_ms"))
+        return noop_run(ctx, out); /* no operation: like every other type */
+    if (!int_param(params, "duration_ms", 0, 0, &duration_ms, out) ||
+        !int_param(params, "poll_ms", 0, NOOP_POLL_MS_DEF, &poll_ms, out) ||
+        !int_param(params, "poll_fail", 1, 0, &poll_fail, out))
+        return out->kind;
+    if (jf && !json_is_string(jf))
+        return bad_param(out, "job_fail", "a string (the operation's failure message)");
+    if ((why = ctx->should_stop(ctx)) != DF_STOP_NONE)
+        return stopped(why, out);
+    if (ctx->job)
+        return job_poll(ctx, poll_ms, out);
+    /* Starting: the common params (sleep, injected failures) apply first. */
+    if (noop_run(ctx, out) != DF_OUTCOME_OK)
+        return out->kind;
+    json_decref(out->result);
+    out->result = NULL;
+    return job_start(ctx, duration_ms, poll_ms, out);
+}
+
+static df_outcome_kind_t noop_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
+{
+    if (noop_run(ctx, out) != DF_OUTCOME_OK)
+        return out->kind;
+    if (!out->result)
+        out->result = json_pack("{s:[s,s], s:[{s:s, s:s}]}", "nodes", "noop:source", "noop:target",
+                                "edges", "from", "noop:source", "to", "noop:target");
+    return DF_OUTCOME_OK;
+}
+
 const df_connector_ops_t df_connector_noop = {
     .kind = "noop",
     .export_ops = &df_export_noop_sink,
     .probe = noop_run,
     .export_rows = noop_run,
-    .refresh = noop_run,
-    .lineage = noop_run,
+    .refresh = noop_refresh,
+    .lineage = noop_lineage,
 };
