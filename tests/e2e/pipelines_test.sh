@@ -2,11 +2,16 @@
 # Pipelines on the whole fleet (a scheduler running the cron and recorder
 # roles, a noop worker), defined and run with `datafleet-scheduler
 # pipelines`:
-#   (a) export -> refresh -> lineage succeeds; each step's task ran once,
-#       in order, each published only after the step before it ended, and
-#       the refresh task was published with the export's result filled in
-#       (a whole-string template keeps its type, one inside text is text);
-#       A step published twice (a tick whose commit was lost) runs once;
+#   (a) export -> refresh -> lineage succeeds; the refresh is a simulated
+#       platform operation the worker hands to the scheduler for durable
+#       polling (noop duration_ms, workers with --inline-retry-max 200ms):
+#       its task stays running across the polls and the step ends only when
+#       the task does. Each step ran once, in order, each published only
+#       after the step before it ended; the refresh task was published with
+#       the export's result filled in (a whole-string template keeps its
+#       type, one inside text is text) and lineage with the refresh's
+#       platform id. A step published twice (a tick whose commit was lost)
+#       runs once;
 #   (b) a parallel group: two steps waiting for the same step run at the
 #       same time, and the step waiting for both starts after both ended;
 #   (c) the command's answers: a definition with a cycle or a template
@@ -27,7 +32,7 @@ step_q() { q "SELECT $3 FROM tasks t JOIN pipeline_steps s ON s.task_id = t.task
 
 "$E2E_BIN/datafleet-scheduler" migrate >>"$E2E_DIR/scheduler.log" 2>&1
 start_scheduler
-start_worker a --concurrency 4
+start_worker a --concurrency 4 --inline-retry-max 200ms
 wait_assigned a
 
 # ---- (a) export -> refresh -> lineage ---------------------------------------
@@ -39,10 +44,10 @@ cat >"$E2E_DIR/etl.json" <<'EOF'
      "params": {"rows": 1234, "sleep_ms": 300}},
     {"name": "refresh", "type": "refresh", "connector": "noop", "max_attempts": 3, "deadline": "10m",
      "labels": {"team": "bi"},
-     "params": {"rows": "${steps.extract.result.rows_written}", "sleep_ms": 300,
+     "params": {"rows": "${steps.extract.result.rows_written}", "duration_ms": 2500, "poll_ms": 800,
                 "note": "${steps.extract.result.rows_written} rows from ${steps.extract.task_id} ($${literal})"}},
     {"name": "lineage", "type": "lineage", "connector": "noop",
-     "params": {"run": "${run.id}", "pipeline": "${run.pipeline}"}}
+     "params": {"run": "${run.id}", "pipeline": "${run.pipeline}", "refresh": "${steps.refresh.result.refresh_id}"}}
   ]
 }
 EOF
@@ -58,9 +63,16 @@ check_eq "steps succeeded" "$(q "SELECT string_agg(step || '=' || state, ',' ORD
     "extract=succeeded,lineage=succeeded,refresh=succeeded"
 check_eq "one task per step, all succeeded" \
     "$(q "SELECT count(*) || '/' || count(*) FILTER (WHERE state = 'succeeded') FROM tasks WHERE pipeline_run_id = '$run'")" "3/3"
-check_eq "each step's task ran once" \
-    "$(q "SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n FROM task_events e JOIN pipeline_steps s ON s.task_id = e.task_id WHERE s.run_id = '$run' AND e.state = 'running' GROUP BY s.step) x")" "1,1,1"
+check_eq "the export and lineage tasks ran once" \
+    "$(q "SELECT string_agg(s.step || '=' || n, ',' ORDER BY s.step) FROM pipeline_steps s JOIN LATERAL (SELECT count(*) AS n FROM task_events e WHERE e.task_id = s.task_id AND e.state = 'running') x ON true WHERE s.run_id = '$run' AND s.step <> 'refresh'")" "extract=1,lineage=1"
+refresh_task=$(step_q "$run" refresh t.task_id)
+check_eq "the refresh started one platform operation" "$(rcli GET "df:noop:starts:$refresh_task")" 1
+check "its polls went through the scheduler (durable)" \
+    sql_is "SELECT count(*) > 0 FROM task_events WHERE task_id = '$refresh_task' AND state = 'progress' AND progress ? 'polls'" t
 check_eq "step results copied" "$(q "SELECT result->>'rows_written' FROM pipeline_steps WHERE run_id = '$run' AND step = 'extract'")" 1234
+refresh_id=$(q "SELECT result->>'refresh_id' FROM pipeline_steps WHERE run_id = '$run' AND step = 'refresh'")
+check "the refresh step's result is the operation's" test -n "$refresh_id"
+check_eq "lineage task: the refresh's platform id filled in" "$(step_q "$run" lineage "t.task->'params'->>'refresh'")" "$refresh_id"
 check_eq "refresh task: rows filled in as a number" \
     "$(step_q "$run" refresh "jsonb_typeof(t.task->'params'->'rows') || ':' || (t.task->'params'->>'rows')")" "number:1234"
 extract_task=$(q "SELECT task_id FROM pipeline_steps WHERE run_id = '$run' AND step = 'extract'")
@@ -81,14 +93,13 @@ check "runs lists it" bash -c "'$E2E_BIN/datafleet-scheduler' pipelines runs etl
 # A tick whose commit was lost after Kafka took the step: the step is
 # pending again and is published again, under the same task id, and runs
 # once.
-refresh_task=$(step_q "$run" refresh t.task_id)
 q "UPDATE pipeline_runs SET state = 'running', finished_at = NULL WHERE id = '$run';
-   UPDATE pipeline_steps SET state = 'pending' WHERE run_id = '$run' AND step = 'refresh'" >/dev/null
-wait_for "published again" 30 sql_is "SELECT count(*) FROM task_events WHERE task_id = '$refresh_task' AND state = 'queued'" 2
+   UPDATE pipeline_steps SET state = 'pending' WHERE run_id = '$run' AND step = 'extract'" >/dev/null
+wait_for "published again" 30 sql_is "SELECT count(*) FROM task_events WHERE task_id = '$extract_task' AND state = 'queued'" 2
 wait_for "the run ends again" 30 sql_is "SELECT state FROM pipeline_runs WHERE id = '$run'" succeeded
 check_eq "a step published twice runs once" \
-    "$(q "SELECT count(*) FILTER (WHERE state = 'running') || ' ' || count(DISTINCT task_id) FROM task_events WHERE task_id IN (SELECT task_id FROM pipeline_steps WHERE run_id = '$run' AND step = 'refresh')") $(step_q "$run" refresh t.task_id)" \
-    "1 1 $refresh_task"
+    "$(q "SELECT count(*) FILTER (WHERE state = 'running') || ' ' || count(DISTINCT task_id) FROM task_events WHERE task_id IN (SELECT task_id FROM pipeline_steps WHERE run_id = '$run' AND step = 'extract')") $(step_q "$run" extract t.task_id)" \
+    "1 1 $extract_task"
 
 # ---- (b) a parallel group -----------------------------------------------------
 cat >"$E2E_DIR/fan.json" <<'EOF'
