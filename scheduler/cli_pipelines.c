@@ -94,6 +94,8 @@ static const df_program_t program = {
                "  rerun RUN_ID [--current-definition] [--wait [--wait-timeout D]]\n"
                "                  re-run a failed run from its failed step(s); steps that\n"
                "                  succeeded keep their results\n"
+               "  enable NAME, disable NAME\n"
+               "                  whether new runs may start (runs in flight go on)\n"
                "Times are UTC. See docs/PIPELINES.md.\n",
     .options = options,
     .n_options = sizeof(options) / sizeof(options[0]),
@@ -578,6 +580,29 @@ static int add(df_pg_t *pg, const cli_config_t *cfg, const char *name, json_t *d
     return rc;
 }
 
+static const char enable_sql[] =
+    "UPDATE pipelines SET enabled = $2::boolean, updated_at = now() WHERE name = $1";
+
+/* enable / disable: whether new runs may start (runs in flight go on). */
+static int set_enabled(df_pg_t *pg, const char *name, bool enabled)
+{
+    const char *params[] = { name, enabled ? "true" : "false" };
+    long long rows = 0;
+    df_error_t err;
+
+    df_error_init(&err);
+    if (df_pg_run(pg, enable_sql, 2, params, &rows, &err) != DF_OK) {
+        fail("%s", err.message);
+        return DF_EXIT_FAILURE;
+    }
+    if (rows != 1) {
+        fail("no pipeline is named \"%s\"", name);
+        return DF_EXIT_FAILURE;
+    }
+    printf("pipeline %s %s\n", name, enabled ? "enabled" : "disabled");
+    return DF_EXIT_OK;
+}
+
 static const char list_sql[] =
     "SELECT p.name, jsonb_array_length(p.definition->'steps'), p.enabled, p.description,"
     "       (SELECT count(*) FROM pipeline_runs r WHERE r.pipeline_id = p.id"
@@ -744,8 +769,13 @@ static int dispatch(const cli_config_t *cfg, const df_args_t *args)
     } else if (strcmp(cmd, "runs") == 0) {
         if (!arity(args, 0, 1, "runs [NAME] [--limit N]"))
             return DF_EXIT_USAGE;
+    } else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0) {
+        if (!arity(args, 1, 1, strcmp(cmd, "enable") == 0 ? "enable NAME" : "disable NAME"))
+            return DF_EXIT_USAGE;
     } else {
-        fail("unknown command \"%s\" (expected add, list, run, show, runs or rerun)", cmd);
+        fail("unknown command \"%s\" (expected add, list, run, show, runs, rerun, enable or "
+             "disable)",
+             cmd);
         return DF_EXIT_USAGE;
     }
 
@@ -765,6 +795,8 @@ static int dispatch(const cli_config_t *cfg, const df_args_t *args)
         rc = show(pg, cfg, args->values[1]);
     else if (strcmp(cmd, "runs") == 0)
         rc = runs(pg, cfg, args->count > 1 ? args->values[1] : NULL);
+    else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0)
+        rc = set_enabled(pg, args->values[1], strcmp(cmd, "enable") == 0);
     else
         rc = rerun(pg, cfg, args->values[1]);
     df_pg_destroy(pg);
@@ -790,7 +822,8 @@ int df_cmd_pipelines(int argc, char **argv)
     df_log_level_parse(cfg.log_level, &level);
     df_log_init("scheduler", level);
     if (args.count == 0) {
-        fail("a command is needed: add, list, run, show, runs or rerun (see --help)");
+        fail("a command is needed: add, list, run, show, runs, rerun, enable or disable (see "
+             "--help)");
         rc = DF_EXIT_USAGE;
     } else {
         rc = dispatch(&cfg, &args);

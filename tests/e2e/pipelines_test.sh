@@ -17,7 +17,7 @@
 #   (c) the command's answers: a definition with a cycle or a template
 #       naming a step not waited for is refused naming the field (exit 2),
 #       adding a name twice needs --replace, unknown runs and pipelines
-#       fail (exit 1), --json is JSON.
+#       fail (exit 1), a disabled pipeline does not run, --json is JSON.
 source "$(dirname "$0")/lib.sh"
 e2e_init pipelines
 
@@ -157,6 +157,10 @@ expect_rc "a template on a step not waited for is refused" 2 '/steps/2/params/x:
 expect_rc "adding a name twice needs --replace" 1 'exists already' P add etl --file "$E2E_DIR/etl.json"
 expect_rc "--replace replaces" 0 'replaced' P add etl --file "$E2E_DIR/etl.json" --replace
 expect_rc "an unknown pipeline" 1 'no enabled pipeline is named "nope"' P run nope
+expect_rc "disable" 0 'pipeline fan disabled' P disable fan
+expect_rc "a disabled pipeline does not run" 1 'no enabled pipeline is named "fan"' P run fan
+expect_rc "enable" 0 'pipeline fan enabled' P enable fan
+expect_rc "disable an unknown pipeline" 1 'no pipeline is named "nope"' P disable nope
 expect_rc "an unknown run" 1 'no pipeline run has id' P show 01J0000000000000000000000A
 expect_rc "a succeeded run has nothing to re-run" 1 'nothing to re-run' P rerun "$run"
 expect_rc "an unknown command" 2 'unknown command' P frobnicate
