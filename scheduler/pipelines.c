@@ -447,8 +447,10 @@ static const char ready_steps_sql[] =
     ")"
     " SELECT ready.id, ready.step, ready.task_id, ready.template::text, ready.name,"
     "        ready.schedule_id, ready.started_ms, ready.fire_ms,"
-    "        (SELECT jsonb_object_agg(p.step, jsonb_build_object('result', p.result,"
-    "                                                            'task_id', p.task_id))"
+    "        (SELECT jsonb_object_agg(p.step,"
+    "                   CASE WHEN p.result IS NULL THEN jsonb_build_object('task_id', p.task_id)"
+    "                        ELSE jsonb_build_object('result', p.result, 'task_id', p.task_id)"
+    "                   END)"
     "           FROM pipeline_steps p"
     "          WHERE p.run_id = ready.id AND p.state = 'succeeded')::text"
     "   FROM ready ORDER BY ready.id, ready.ord LIMIT $2::integer";
