@@ -99,7 +99,15 @@ static bool publish_rows(df_cron_ctx_t *ctx, PGresult *rows, json_t *gone)
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        json_t *task = row_task(rows, i);
+        json_t *task;
+        bool again = false;
+        /* One message per task in a batch (publishing tracks them by id):
+         * a second row of a task waits for the next tick. */
+        for (size_t j = 0; j < m && !again; j++)
+            again = strcmp(PQgetvalue(rows, row_of[j], 0), PQgetvalue(rows, i, 0)) == 0;
+        if (again)
+            continue;
+        task = row_task(rows, i);
         json_t *key =
             json_pack("{s:s, s:i, s:i}", "task_id", PQgetvalue(rows, i, 0), "attempt",
                       atoi(PQgetvalue(rows, i, 1)), "poll_seq", atoi(PQgetvalue(rows, i, 2)));
