@@ -21,7 +21,9 @@
  * from (schedule, fire time). A run id that exists already is left as it
  * is (DF_OK, *created false). schedule_id may be NULL; fire_time_ms 0 for
  * none. DF_ERR_NOT_FOUND for an unknown or disabled pipeline,
- * DF_ERR_INVALID for a bad ref, DF_ERR_PG for a database failure. */
+ * DF_ERR_INVALID for a bad ref, a run id that is not a ULID or a lower-case
+ * UUIDv7 (the task schema's pipeline.run_id), or a stored definition that
+ * no longer validates; DF_ERR_PG for a database failure. */
 df_code_t df_pipeline_run_create(df_pg_t *pg, const json_t *ref, const char *run_id,
                                  const char *schedule_id, int64_t fire_time_ms, bool *created,
                                  df_error_t *err);
