@@ -1,7 +1,7 @@
 /* pipeline_def: pipeline definitions (schemas/pipeline.v1.schema.json) as
  * the scheduler uses them, with no I/O: checking a definition, the steps
- * each step waits for, the templates of step params, the task a step
- * publishes and the task ids of a run's steps. pipelines.c (runs and the
+ * each step waits for, the task a step publishes and the task ids of a
+ * run's steps (templates: pipeline_template.h). pipelines.c (runs and the
  * cron tick) and cli_pipelines.c (the `pipelines` command) build on it.
  * docs/PIPELINES.md describes the model. */
 #ifndef DF_PIPELINE_DEF_H
@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 #include "df_error.h"
+#include "pipeline_template.h"
 
 #define DF_PIPELINE_STEPS_MAX  100     /* the schema's maxItems */
 #define DF_PIPELINE_RERUNS_MAX 1000    /* re-runs of one step of one run */
-#define DF_PIPELINE_TEXT_MAX   65536   /* a string with templates, filled in */
 #define DF_PIPELINE_DEF_MAX    1048576 /* bytes of a definition document */
 
 /* Check a definition: the pipeline schema, then what a schema cannot say:
@@ -38,16 +38,6 @@ json_t *df_pipeline_def_normalize(const json_t *def);
  * step before it. Returns a new array (caller decrefs); NULL when out of
  * memory or i is out of range. */
 json_t *df_pipeline_def_after(const json_t *def, size_t i);
-
-/* Fill in the templates of value (any JSON value; only strings change)
- * from scope, an object {"steps": {NAME: {"result": ..., "task_id": ...}},
- * "run": {"id", "pipeline", "started_at", "fire_time"}} (borrowed). path is
- * value's JSON Pointer, for messages ("/params"). Returns a new value
- * (caller decrefs), or NULL with err set: DF_ERR_INVALID naming the field
- * and the missing value (a template naming what scope does not have), or
- * DF_ERR_NOMEM. */
-json_t *df_pipeline_render(const json_t *value, const json_t *scope, const char *path,
-                           df_error_t *err);
 
 /* The task step (a step object of a checked definition, borrowed)
  * publishes for run run_id: type, connector, params (templates filled in
