@@ -11,7 +11,7 @@ int df_cmd_cron(int argc, char **argv);
 /* schedules list|add|show|pause|resume|delete|trigger ...  (cli_schedules.c) */
 int df_cmd_schedules(int argc, char **argv);
 
-/* pipelines run|show|rerun ...  (cli_pipelines.c) */
+/* pipelines add|list|run|show|runs|rerun|enable|disable ...  (cli_pipelines.c) */
 int df_cmd_pipelines(int argc, char **argv);
 
 #endif

@@ -69,7 +69,7 @@ static const df_program_t program = {
                "  cron next EXPR [--tz ZONE] [--from TIME] [--count N]\n"
                "             print an expression's next fire times\n"
                "  schedules list|add|show|pause|resume|delete|trigger ...\n"
-               "  pipelines run|show|rerun ...\n"
+               "  pipelines add|list|run|show|runs|rerun|enable|disable ...\n"
                "The cron, schedules and pipelines commands come first and take their\n"
                "own options (datafleet-scheduler schedules --help).\n",
     .options = options,

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """schema_oracle: check df_schema against an independent JSON Schema validator.
 
-For each contract in schemas/ (task, event, connector):
+For each contract in schemas/ (task, event, connector, pipeline):
   - the schema itself must pass Draft202012Validator.check_schema;
   - every example under schemas/examples/{valid,invalid}/<name>/ must get the
     verdict of its folder from the oracle (python3-jsonschema), and an invalid
@@ -27,7 +27,7 @@ except ImportError:
           "run deploy/local/install-deps", file=sys.stderr)
     sys.exit(2)
 
-CONTRACTS = ("task", "event", "connector")
+CONTRACTS = ("task", "event", "connector", "pipeline")
 
 
 def pointer(path):
