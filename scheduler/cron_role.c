@@ -84,7 +84,7 @@ typedef struct role {
     const df_scheduler_config_t *cfg;
     df_pg_t *lock; /* holds the advisory lock while leader */
     bool leader;
-    df_metric_t *leader_gauge;
+    df_metric_t *leader_gauge, *workers_gauge;
     char node[64];
     df_cron_ctx_t ctx;
 } role_t;
@@ -178,6 +178,26 @@ static void stop_parts(role_t *r)
     df_reconcile_stop(&r->ctx);
 }
 
+/* datafleet_workers_alive: workers whose heartbeat (df:workers, scored by
+ * the time of their last beat) is fresher than WORKER_FRESH_MS. */
+#define WORKER_FRESH_MS 15000
+static void count_workers(role_t *r)
+{
+    df_error_t err;
+    redisReply *reply;
+    char since[24];
+
+    if (!r->ctx.redis)
+        return;
+    df_error_init(&err);
+    snprintf(since, sizeof(since), "%lld", (long long)(df_now_ms() - WORKER_FRESH_MS));
+    reply = df_redis_command(r->ctx.redis, &err, "ZCOUNT df:workers %s +inf", since);
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
+        df_metric_set(r->workers_gauge, (double)reply->integer);
+    if (reply)
+        freeReplyObject(reply);
+}
+
 static void lead(role_t *r)
 {
     int64_t last_health = df_mono_ms();
@@ -191,6 +211,7 @@ static void lead(role_t *r)
             if (!still_leader(r))
                 break;
             last_health = df_mono_ms();
+            count_workers(r);
         }
         if (!open_work(r)) {
             sleep_ms(1000);
@@ -227,6 +248,9 @@ int df_role_cron_run(const df_scheduler_config_t *cfg)
     r.leader_gauge = df_metric_gauge("datafleet_scheduler_leader",
                                      "1 while this scheduler is the cron leader, else 0.", "");
     df_metric_set(r.leader_gauge, 0);
+    r.workers_gauge = df_metric_gauge(
+        "datafleet_workers_alive",
+        "Workers with a heartbeat in the last 15 s (reported by the cron leader).", "");
 
     df_info("cron role: standing by for the leader lock (trying every %lld ms)",
             (long long)cfg->leader_poll_ms);

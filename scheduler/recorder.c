@@ -22,6 +22,7 @@
 #include "df_kafka.h"
 #include "df_kafka_consumer.h"
 #include "df_log.h"
+#include "df_metrics.h"
 #include "df_pg.h"
 #include "df_program.h"
 #include "df_task.h"
@@ -296,6 +297,36 @@ static void outage_begin(recorder_t *r, const df_error_t *err)
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
+static df_metric_t *events_metric, *batch_metric, *lag_metric;
+
+static void init_metrics(void)
+{
+    static const double sizes[] = { 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000 };
+
+    events_metric = df_metric_counter(
+        "datafleet_recorder_events_total",
+        "Events the recorder wrote to the history (new: stored; duplicate: already there).",
+        "result");
+    batch_metric =
+        df_metric_histogram("datafleet_recorder_batch_size", "Events per recorder transaction.", "",
+                            sizes, sizeof(sizes) / sizeof(sizes[0]));
+    lag_metric = df_metric_gauge(
+        "datafleet_recorder_lag_seconds",
+        "Age of the newest event in the last batch written: how far the history is behind.", "");
+    df_metric_inc(events_metric, 0, "new");
+    df_metric_inc(events_metric, 0, "duplicate");
+}
+
+/* Metrics of a written batch; newest_ms is the latest event `at` in it. */
+static void count_batch(size_t valid, long long inserted, int64_t newest_ms)
+{
+    df_metric_inc(events_metric, (double)inserted, "new");
+    df_metric_inc(events_metric, (double)((long long)valid - inserted), "duplicate");
+    df_metric_observe(batch_metric, (double)valid);
+    if (newest_ms > 0)
+        df_metric_set(lag_metric, (double)(df_now_ms() - newest_ms) / 1000.0);
+}
+
 /* Record the batch in one transaction, store its offsets, restore Redis.
  * Returns true when the batch is done (it is then empty); false when
  * PostgreSQL failed (the batch is kept and an outage begun or extended). */
@@ -308,6 +339,7 @@ static bool flush(recorder_t *r)
     int64_t t0 = df_mono_ms();
     size_t valid;
     bool retried = false;
+    int64_t newest_ms = 0;
 
     if (r->n == 0)
         return true;
@@ -315,9 +347,15 @@ again:
     records = json_array();
     if (!records)
         return false;
-    for (size_t i = 0; i < r->n; i++)
-        if (r->batch[i].record)
-            json_array_append(records, r->batch[i].record);
+    for (size_t i = 0; i < r->n; i++) {
+        int64_t at;
+        if (!r->batch[i].record)
+            continue;
+        json_array_append(records, r->batch[i].record);
+        if (df_time_parse(json_string_value(json_object_get(r->batch[i].record, "at")), &at) &&
+            at > newest_ms)
+            newest_ms = at;
+    }
     valid = json_array_size(records);
     df_error_init(&err);
     if (valid > 0 && df_recorder_sql_write(r->pg, records, &rows, &inserted, &err) != DF_OK) {
@@ -336,6 +374,7 @@ again:
     r->counts.recorded += (unsigned long long)inserted;
     r->counts.duplicates += (unsigned long long)valid - (unsigned long long)inserted;
     r->counts.batches++;
+    count_batch(valid, inserted, newest_ms);
     store_offsets(r);
     df_recorder_redis_restore(r->redis, rows);
     df_debug("recorder batch: %zu messages, %zu events, %lld new, %d tasks, %lld ms", r->n, valid,
@@ -565,6 +604,7 @@ int df_role_recorder_run(const df_scheduler_config_t *cfg)
     memset(&r, 0, sizeof(r));
     r.cfg = cfg;
     r.counts_since_ms = df_mono_ms();
+    init_metrics();
     df_error_init(&err);
     if (start(&r, &err)) {
         df_info("recorder: recording %s into PostgreSQL %s (group %s, batches of %lld events or "

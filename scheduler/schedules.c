@@ -22,6 +22,7 @@
  * steps 1-3 for all of them (up to PREPARE_MAX_ROWS) run ahead of that
  * time, in one transaction that then waits for it: at the slot's time only
  * the publishing (step 4) and the commit are left. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "cron_role.h"
 #include "df_hmap.h"
 #include "df_log.h"
+#include "df_metrics.h"
 #include "df_program.h"
 #include "pipelines.h"
 #include "schedule_slot.h"
@@ -478,6 +480,25 @@ static df_code_t create_runs(batch_t *b, df_error_t *err)
     return DF_OK;
 }
 
+static df_metric_t *fires_metric, *lag_metric, *late_metric;
+
+static void init_metrics(void)
+{
+    static const double buckets[] = { 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60 };
+
+    fires_metric = df_metric_counter("datafleet_schedule_fires_total",
+                                     "Schedule slots fired (task published or run created).", "");
+    lag_metric = df_metric_histogram(
+        "datafleet_schedule_fire_lag_seconds",
+        "From a slot's time to Kafka acknowledging its task (or its run being created).", "",
+        buckets, sizeof(buckets) / sizeof(buckets[0]));
+    late_metric = df_metric_counter(
+        "datafleet_schedule_misfires_total",
+        "Slots fired later than --misfire-grace (the scheduler was down or behind).", "");
+    df_metric_inc(fires_metric, 0);
+    df_metric_inc(late_metric, 0);
+}
+
 /* Step 4 for task slots: publish in chunks of --publish-batch. */
 static void publish(batch_t *b)
 {
@@ -508,6 +529,8 @@ static void publish(batch_t *b)
             break;
         df_cron_publish(b->ctx, tasks, tp, n, ok, PUBLISH_TIMEOUT_MS);
         for (size_t k = 0; k < n; k++) {
+            if (ok[k])
+                df_metric_observe(lag_metric, (double)(df_now_ms() - which[k]->fire_ms) / 1000.0);
             which[k]->done = ok[k];
             if (!ok[k])
                 which[k]->sched->failed = true;
@@ -532,8 +555,11 @@ static df_code_t finish(batch_t *b, df_error_t *err)
         slot_t *slot = &b->slots[i];
         if (slot->done) {
             b->fired++;
-            if (b->now - slot->fire_ms > b->ctx->cfg->misfire_grace_ms)
+            df_metric_inc(fires_metric, 1);
+            if (b->now - slot->fire_ms > b->ctx->cfg->misfire_grace_ms) {
                 b->late++;
+                df_metric_inc(late_metric, 1);
+            }
             if (slot->fire_ms > slot->sched->last_ms)
                 slot->sched->last_ms = slot->fire_ms;
         }
@@ -691,11 +717,13 @@ static df_code_t next_due(df_cron_ctx_t *ctx, int64_t now, int64_t *wait, int64_
 
 int64_t df_schedules_tick(df_cron_ctx_t *ctx)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     state_t *st = state_of(ctx);
     int64_t started = df_mono_ms();
     size_t taken = 1;
     df_error_t err;
 
+    pthread_once(&once, init_metrics);
     if (!st)
         return ERROR_WAIT_MS;
     df_error_init(&err);

@@ -9,6 +9,7 @@
 
 #include "df_log.h"
 #include "df_redis.h"
+#include "metrics.h"
 
 #define DEFAULT_CHUNK_ROWS 10000
 #define CKPT_KEEP_S        (7 * 24 * 3600)
@@ -172,6 +173,7 @@ df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, 
         if (ops->write(state, &chunk, out) != DF_OUTCOME_OK)
             goto fail;
         rows += (int64_t)chunk.nrows;
+        df_wm_export_rows(ctx->connector, (int64_t)chunk.nrows);
         chunks++;
         bytes += (int64_t)df_chunk_bytes(&chunk);
         ckpt_write(ctx, rows, chunks);

@@ -32,6 +32,8 @@ typedef struct run {
     const char *task_id;
     const char *type;
     const char *connector;
+    const char *kind;       /* the connector's kind, once resolved (metrics) */
+    int64_t run_started_ms; /* monotonic, when the lease was taken (0: not yet) */
     char traceparent[64];
     int attempt;
     int max_attempts;

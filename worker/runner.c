@@ -18,6 +18,7 @@
 #include "df_redis.h"
 #include "df_task.h"
 #include "lease.h"
+#include "metrics.h"
 #include "registry.h"
 #include "retry.h"
 #include "run.h"
@@ -179,6 +180,7 @@ static void to_dlq(runner_t *r, df_slot_t *slot, const char *code, const df_erro
     rd_kafka_header_add(h, "dlq_worker", -1, r->rt->worker_id, -1);
     df_error_init(&err);
     __atomic_add_fetch(&r->rt->tasks_dlq, 1, __ATOMIC_RELAXED);
+    df_wm_dlq(code);
     if (df_kafka_producer_send(r->rt->producer, r->rt->dlq_topic, msg->key, msg->key_len,
                                msg->payload, msg->len, h, track ? slot : NULL, &err) != DF_OK)
         df_error("cannot send message %s/%d@%lld to the DLQ: %s", rd_kafka_topic_name(msg->rkt),
@@ -272,6 +274,9 @@ void df_run_finish(run_t *run, const char *state, const char *code, df_outcome_t
     int fenced = 0;
     json_t *ev, *f;
 
+    df_wm_finished(run->type, run->kind, state, code,
+                   run->run_started_ms ? (double)(df_mono_ms() - run->run_started_ms) / 1000.0
+                                       : -1);
     ev = df_run_event(run, state);
     if (!ev)
         return;
@@ -569,6 +574,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
                      "quarantined: its runs ended with the worker "
                      "lost %d times",
                      takeovers);
+        df_wm_quarantined();
         poison(&run, "quarantined", &err);
         goto out;
     default: break;
@@ -576,6 +582,9 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 
     df_dispatch_leased(r->rt->dispatch, slot);
     __atomic_add_fetch(&r->rt->tasks_started, 1, __ATOMIC_RELAXED);
+    run.kind = def.kind;
+    run.run_started_ms = df_mono_ms();
+    df_wm_started(run.type, run.kind);
     df_run_load_job(&run);
     if (run.deadline_ms && df_now_ms() >= run.deadline_ms) {
         df_outcome_t o;
@@ -600,6 +609,8 @@ static void run_slot(runner_t *r, df_slot_t *slot)
     }
     execute(&run, &def);
 out:
+    if (run.run_started_ms)
+        df_wm_ended(run.type);
     free(stored_event);
     df_log_ctx_clear();
     json_decref(run.job);

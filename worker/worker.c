@@ -17,6 +17,7 @@
 
 #include "df_id.h"
 #include "df_log.h"
+#include "metrics.h"
 #include "df_program.h"
 #include "df_redis.h"
 #include "df_secret.h"
@@ -357,6 +358,8 @@ int df_worker_run(const df_worker_config_t *cfg)
     int64_t last_poll_full = 0;
     df_error_t err;
     int rc = DF_EXIT_OK;
+
+    df_wm_init();
 
     if (max_buffered < 1000)
         max_buffered = 1000;
