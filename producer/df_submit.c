@@ -9,6 +9,7 @@
 #include "df_kafka_producer.h"
 #include "df_log.h"
 #include "df_task.h"
+#include "df_trace.h"
 
 /* One task waiting for its delivery report. */
 typedef struct pending {
@@ -115,6 +116,7 @@ static df_code_t send_json(df_submitter_t *s, const char *topic, const char *key
 
 df_code_t df_submit(df_submitter_t *s, json_t *task, const char *traceparent, df_error_t *err)
 {
+    char fresh[DF_TRACEPARENT_LEN + 1];
     df_kafka_topic_t topic_id;
     char topic[DF_KAFKA_TOPIC_MAX];
     const char *task_id;
@@ -125,6 +127,11 @@ df_code_t df_submit(df_submitter_t *s, json_t *task, const char *traceparent, df
     rc = df_task_prepare(task, NULL, err);
     if (rc)
         return rc;
+    /* Every task travels in a trace: the caller's, or one started here. */
+    if (!traceparent || !df_trace_valid(traceparent)) {
+        df_trace_new(fresh, sizeof(fresh));
+        traceparent = fresh;
+    }
     task_id = df_task_str(task, "task_id");
     if (!df_kafka_topic_for_task_type(df_task_str(task, "type"), &topic_id))
         return df_error_set(err, DF_ERR_INVALID, "/type", "no topic for task type");

@@ -46,7 +46,8 @@ void df_submitter_destroy(df_submitter_t *s);
 
 /* Prepare (defaults, validation) and queue one task. task is borrowed and
  * modified: task_id, submitted_at and attempt are filled in when absent.
- * traceparent (W3C, may be NULL) goes in the message headers. Returns
+ * traceparent (W3C) goes in the headers of the task and its queued event;
+ * NULL or an invalid value starts a new trace (df_trace.h). Returns
  * DF_ERR_INVALID, naming the JSON path in err->field, for a task that does
  * not validate (nothing is sent); the outcome of a queued task arrives
  * through the report callback. */

@@ -13,6 +13,7 @@
 #include "df_redis.h"
 #include "df_submit.h"
 #include "df_task.h"
+#include "df_trace.h"
 #include "follow.h"
 
 #define EXIT_REJECTED 3 /* some tasks were invalid or not acknowledged by Kafka */
@@ -67,7 +68,8 @@ static const df_option_t options[] = {
     { "submitted-by", "DATAFLEET_SUBMITTED_BY", DF_OPT_STRING, NULL, 0, 0, NULL,
       "who submits, for the history (default: $USER)", offsetof(submit_config_t, submitted_by), 0 },
     { "traceparent", "TRACEPARENT", DF_OPT_STRING, NULL, 0, 0, NULL,
-      "W3C trace context to continue", offsetof(submit_config_t, traceparent), 0 },
+      "W3C trace context to continue (default: a new trace per task)",
+      offsetof(submit_config_t, traceparent), 0 },
     { "kafka-props", "DATAFLEET_KAFKA_PROPS", DF_OPT_STRING, NULL, 0, 0, NULL,
       "extra librdkafka properties, key=value;key=value", offsetof(submit_config_t, kafka_props),
       0 },
@@ -440,6 +442,12 @@ int main(int argc, char **argv)
     parsed = df_program_start(&program, &cfg, &cfg.common, "submit", argc, argv, &args);
     if (parsed != DF_PARSE_RUN) {
         rc = parsed == DF_PARSE_EXIT ? DF_EXIT_OK : DF_EXIT_USAGE;
+    } else if (cfg.traceparent && !df_trace_valid(cfg.traceparent)) {
+        fprintf(stderr,
+                "%s: --traceparent: expected a W3C traceparent "
+                "(00-<32 hex>-<16 hex>-<2 hex>, lowercase, ids not all zero)\n",
+                program.name);
+        rc = DF_EXIT_USAGE;
     } else if (args.count > 0 && strcmp(args.values[0], "cancel") == 0) {
         rc = cancel_tasks(&cfg, args.count - 1, args.values + 1);
     } else if (args.count > 0) {

@@ -31,7 +31,7 @@
 #define IDLE_WAIT_MS       60000 /* nothing delayed at all (the loop wakes sooner) */
 
 static const char take_sql[] =
-    "SELECT task_id, attempt, poll_seq, task::text, reason FROM delayed_tasks"
+    "SELECT task_id, attempt, poll_seq, task::text, reason, traceparent FROM delayed_tasks"
     " WHERE due_at <= now() ORDER BY due_at LIMIT $1::integer FOR UPDATE SKIP LOCKED";
 
 static const char delete_sql[] =
@@ -91,10 +91,11 @@ static bool publish_rows(df_cron_ctx_t *ctx, PGresult *rows, json_t *gone)
     json_t **tasks = calloc((size_t)n, sizeof(*tasks));
     int *row_of = calloc((size_t)n, sizeof(*row_of));
     bool *ok = calloc((size_t)n, sizeof(*ok));
+    const char **traces = calloc((size_t)n, sizeof(*traces));
     size_t m = 0, acked = 0, polls = 0;
     bool all = false;
 
-    if (!tasks || !row_of || !ok) {
+    if (!tasks || !row_of || !ok || !traces) {
         df_error("delayed: out of memory publishing %d tasks", n);
         goto out;
     }
@@ -117,10 +118,11 @@ static bool publish_rows(df_cron_ctx_t *ctx, PGresult *rows, json_t *gone)
         }
         json_decref(key);
         row_of[m] = i;
+        traces[m] = PQgetisnull(rows, i, 5) ? NULL : PQgetvalue(rows, i, 5);
         tasks[m++] = task;
     }
     if (m > 0)
-        acked = df_cron_publish(ctx, tasks, NULL, m, ok, PUBLISH_TIMEOUT_MS);
+        acked = df_cron_publish(ctx, tasks, traces, m, ok, PUBLISH_TIMEOUT_MS);
     for (size_t j = 0; j < m; j++) {
         int i = row_of[j];
         if (!ok[j])
@@ -147,6 +149,7 @@ out:
     free(tasks);
     free(row_of);
     free(ok);
+    free(traces);
     return all;
 }
 

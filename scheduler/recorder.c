@@ -26,6 +26,7 @@
 #include "df_pg.h"
 #include "df_program.h"
 #include "df_task.h"
+#include "df_trace.h"
 #include "recorder.h"
 #include "roles.h"
 
@@ -228,6 +229,14 @@ static bool take(recorder_t *r, const rd_kafka_message_t *msg)
     df_error_init(&err);
     if (df_event_validate(event, &err) == DF_OK)
         e->record = df_recorder_record_new(event, &err);
+    if (e->record && json_is_object(json_object_get(e->record, "delay"))) {
+        /* The re-publish continues the trace of the run that asked for it. */
+        char tp[DF_TRACEPARENT_LEN + 1] = "";
+        df_kafka_header_get(msg, DF_KAFKA_HEADER_TRACEPARENT, tp, sizeof(tp));
+        if (df_trace_valid(tp))
+            json_object_set_new(json_object_get(e->record, "delay"), "traceparent",
+                                json_string(tp));
+    }
     if (!e->record) {
         snprintf(detail, sizeof(detail), "%s%s%s", err.field, err.field[0] ? ": " : "",
                  err.message);

@@ -138,9 +138,10 @@ static const char upsert_tasks_sql[] =
  * the key (task_id, attempt, poll_seq) keeps two copies of one event within
  * a batch, or two recorders at once, to one row. Runs before (3). */
 static const char insert_delayed_sql[] =
-    "INSERT INTO delayed_tasks (task_id, attempt, poll_seq, due_at, task, reason)"
+    "INSERT INTO delayed_tasks (task_id, attempt, poll_seq, due_at, task, reason, traceparent)"
     " SELECT e.task_id, (e.delay->>'attempt')::integer, (e.delay->>'poll_seq')::integer,"
-    "        (e.delay->>'due_at')::timestamptz, e.task, e.delay->>'reason'"
+    "        (e.delay->>'due_at')::timestamptz, e.task, e.delay->>'reason',"
+    "        e.delay->>'traceparent'"
     "   FROM jsonb_to_recordset($1::jsonb) AS e (event_id text, task_id text, task jsonb,"
     "        delay jsonb)"
     "  WHERE e.delay IS NOT NULL"

@@ -120,6 +120,7 @@ df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, 
         .database_url = ctx->database_url,
         .should_stop = source_should_stop,
         .stop_ctx = ctx,
+        .traceparent = ctx->traceparent,
     };
     df_export_ctx_t x = { .task = ctx, .target = target };
     df_source_t *src;

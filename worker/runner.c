@@ -17,6 +17,7 @@
 #include "df_log.h"
 #include "df_redis.h"
 #include "df_task.h"
+#include "df_trace.h"
 #include "lease.h"
 #include "metrics.h"
 #include "registry.h"
@@ -355,6 +356,8 @@ static df_connector_op_fn op_for(const df_connector_ops_t *ops, const char *type
  * short. */
 static void execute(run_t *run, const df_connector_def_t *def)
 {
+    /* Outbound requests carry a child span of the task's trace. */
+    char outbound[DF_TRACEPARENT_LEN + 1];
     const df_worker_config_t *cfg = run->r->rt->cfg;
     df_connector_op_fn op = def->ops ? op_for(def->ops, run->type) : NULL;
     df_task_ctx_t ctx = {
@@ -367,7 +370,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .redis = df_run_redis(run->r),
         .database_url = run->r->rt->cfg->common.database_url,
         .keyring = run->r->rt->keyring,
-        .traceparent = run->traceparent[0] ? run->traceparent : NULL,
+        .traceparent = outbound,
         .deadline_ms = run->deadline_ms,
         .should_stop = ctx_should_stop,
         .progress = ctx_progress,
@@ -378,6 +381,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
     df_stop_reason_t why;
     int64_t wait = 0;
 
+    df_trace_child(run->traceparent, outbound, sizeof(outbound));
     df_outcome_init(&out);
     for (;;) {
         ctx.attempt = run->attempt;
@@ -501,6 +505,8 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 
     df_error_init(&err);
     df_kafka_header_get(msg, DF_KAFKA_HEADER_TRACEPARENT, run.traceparent, sizeof(run.traceparent));
+    if (!df_trace_valid(run.traceparent)) /* a producer that sent none: the trace starts here */
+        df_trace_new(run.traceparent, sizeof(run.traceparent));
     if ((int64_t)msg->len > cfg->max_message_bytes) {
         df_error_set(&err, DF_ERR_INVALID, "", "message of %zu bytes is over the %lld-byte limit",
                      msg->len, (long long)cfg->max_message_bytes);
@@ -521,7 +527,11 @@ static void run_slot(runner_t *r, df_slot_t *slot)
         run.attempt = df_task_attempt(run.task);
     if (run.task_id)
         snprintf(slot->task_id, sizeof(slot->task_id), "%s", run.task_id);
-    df_log_ctx_set(run.task_id, run.connector, NULL);
+    {
+        char trace_id[DF_TRACE_ID_LEN + 1];
+        df_trace_id(run.traceparent, trace_id, sizeof(trace_id));
+        df_log_ctx_set(run.task_id, run.connector, trace_id[0] ? trace_id : NULL);
+    }
     if (df_task_validate(run.task, &err) != DF_OK) {
         poison(&run, "schema_invalid", &err);
         goto out;

@@ -770,6 +770,11 @@ df_source_t *src_http_json_open(const json_t *source, const df_source_env_t *env
     rc = h->settings ? src_schema_init(&h->schema, err) : nomem(err);
     if (rc == DF_OK)
         rc = read_settings(h, &opts, &sample_rows, err);
+    if (rc == DF_OK && env && env->traceparent && *env->traceparent) {
+        /* The task's trace continues into the source's requests. */
+        rc = add_header(h, "traceparent", env->traceparent, err);
+        opts.nheaders = h->nheaders;
+    }
     if (rc == DF_OK) {
         opts.should_stop = env ? env->should_stop : NULL;
         opts.stop_ctx = env ? env->stop_ctx : NULL;

@@ -88,6 +88,7 @@ typedef struct df_source_env {
     df_error_t *cancel_err;         /* unused; reserved */
     bool (*should_stop)(void *ctx); /* checked between pages/batches; may be NULL */
     void *stop_ctx;
+    const char *traceparent; /* W3C trace context sent on HTTP requests; may be NULL */
 } df_source_env_t;
 
 typedef struct df_source df_source_t;
