@@ -156,8 +156,8 @@ void sheets_values_batch_update(sb_state_t *st, const sb_request_t *req, const s
     sb_res_json(res, 200,
                 json_pack("{s:s, s:I, s:I, s:I, s:I, s:O}", "spreadsheetId", copy->id,
                           "totalUpdatedRows", rows, "totalUpdatedColumns", columns,
-                          "totalUpdatedCells", cells, "totalUpdatedSheets",
-                          (json_int_t)n_touched, "responses", responses));
+                          "totalUpdatedCells", cells, "totalUpdatedSheets", (json_int_t)n_touched,
+                          "responses", responses));
     copy = NULL; /* now the spreadsheet */
 done:
     sg_book_free(copy);
