@@ -188,6 +188,40 @@ for i in range(int(count)):
 print(json.dumps(out))
 EOF
 
+cat >"$WORK/together.py" <<'EOF'
+# together.py URL TOKEN PATH:COUNT...: COUNT POST rows requests to each
+# PATH, all sent at once (one thread and connection each, released by one
+# barrier); prints per path the statuses (sorted) and the first 429.
+import http.client, json, sys, threading, urllib.parse
+url, token, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+u = urllib.parse.urlparse(url)
+jobs = [(p, i) for spec in specs for p, n in [spec.rsplit(":", 1)] for i in range(int(n))]
+barrier = threading.Barrier(len(jobs))
+out = {p: {"statuses": [], "first_429": None} for p, _ in jobs}
+lock = threading.Lock()
+def one(path, i):
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    body = json.dumps({"rows": [{"ProductID": 1000 + i}]})
+    conn.connect()
+    barrier.wait()
+    conn.request("POST", path, body=body, headers={"Authorization": "Bearer " + token,
+                                                   "Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    with lock:
+        out[path]["statuses"].append(r.status)
+        if r.status == 429 and out[path]["first_429"] is None:
+            out[path]["first_429"] = {"retry_after": r.getheader("Retry-After"), "body": json.loads(data)}
+threads = [threading.Thread(target=one, args=job) for job in jobs]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+for v in out.values():
+    v["statuses"].sort()
+print(json.dumps(out))
+EOF
+
 PBI_SCOPE=https://analysis.windows.net/powerbi/api/.default
 SHEETS_SCOPE=https://www.googleapis.com/auth/spreadsheets
 
@@ -356,6 +390,28 @@ expect "powerbi: 121st POST rows in a minute -> 429 + Retry-After" 000 \
 call GET "/_sandbox/requests?route=powerbi.rows.post"
 expect "inspect: requests per route, status and window" 200 \
   'd["routes"]["powerbi.rows.post"]["max_per_window"] >= 121 and d["routes"]["powerbi.rows.post"]["by_status"]["429"] == 1'
+
+# 5 pending POST rows requests per dataset: with every POST held 1.5 s
+# (a latency fault), 7 sent at once to one dataset -> 5 stored, 2 refused
+# at once with 429; 2 more to another dataset at the same time pass.
+call POST /v1.0/myorg/datasets "${AUTH[@]}" --data-binary "$DATASET_BODY"
+PEND_DS=$(value 'd["id"]')
+call POST /v1.0/myorg/datasets "${AUTH[@]}" --data-binary "$DATASET_BODY"
+PEND_DS2=$(value 'd["id"]')
+P1="/v1.0/myorg/datasets/$PEND_DS/tables/Product/rows"
+json POST /_sandbox/faults '{"route":"powerbi.rows.post","latency_ms":1500,"count":-1}' >/dev/null
+STATUS=000
+python3 "$WORK/together.py" "$URL" "$TOKEN" "$P1:7" "/v1.0/myorg/datasets/$PEND_DS2/tables/Product/rows:2" >"$B"
+json DELETE /_sandbox/faults '' >/dev/null
+expect "powerbi: 7 POST rows at once -> 5 pending, 2 refused with 429 + Retry-After" 000 \
+  'd["'"$P1"'"]["statuses"] == [200] * 5 + [429] * 2 and (lambda e: e["body"]["error"]["code"] == "TooManyRequests" and "at most 5 may be pending" in e["body"]["error"]["message"] and e["retry_after"] == "1")(d["'"$P1"'"]["first_429"])'
+expect "powerbi: the pending limit is per dataset" 000 \
+  'd["/v1.0/myorg/datasets/'"$PEND_DS2"'/tables/Product/rows"]["statuses"] == [200, 200]'
+call GET /_sandbox/powerbi/datasets
+expect "inspect: 5 rows stored, at most 5 pending, 2 refused, none pending now" 200 \
+  '[(t["row_count"], x["max_pending_posts"], x["pending_posts_refused"], x["pending_posts"]) for x in d["datasets"] if x["id"] == "'"$PEND_DS"'" for t in x["tables"]] == [(5, 5, 2, 0)]'
+call POST "$P1" "${AUTH[@]}" --data-binary '{"rows":[{"ProductID":7}]}'
+expect "powerbi: once answered, POST rows pass again" 200
 
 # 1,000,000 rows per hour per dataset: 100 x 10,000 pass, the next is refused.
 call POST /v1.0/myorg/datasets "${AUTH[@]}" --data-binary "$DATASET_BODY"
