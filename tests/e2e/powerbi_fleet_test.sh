@@ -21,14 +21,21 @@ done
 wait_assigned w1 w2 w3 w4
 q "CREATE TABLE visits AS SELECT g AS id, 'visitor ' || g AS who FROM generate_series(1, 750) g" >/dev/null
 
-: >"$E2E_DIR/tasks.ndjson"
-for i in $(seq 1 16); do
+# visit_exports FILE DATASET ROWS: 16 exports (NDJSON) of the first ROWS
+# visits into DATASET's table Visits, chunks of 10, each row tagged with
+# its export's number.
+visit_exports() {
     python3 -c 'import json, sys
-print(json.dumps({"type": "export", "connector": "pbi", "params": {
-    "source": {"kind": "postgres", "query": "SELECT id, who, %s AS task FROM visits ORDER BY id" % sys.argv[1]},
-    "target": {"dataset": "Fleet", "table": "Visits", "mode": "append"}, "chunk_rows": 10}}))' "$i" \
-        >>"$E2E_DIR/tasks.ndjson"
-done
+file, dataset, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(file, "w") as f:
+    for i in range(1, 17):
+        f.write(json.dumps({"type": "export", "connector": "pbi", "params": {
+            "source": {"kind": "postgres", "query":
+                       "SELECT id, who, %d AS task FROM visits WHERE id <= %d ORDER BY id" % (i, rows)},
+            "target": {"dataset": dataset, "table": "Visits", "mode": "append"}, "chunk_rows": 10}}) + "\n")' "$@"
+}
+
+visit_exports "$E2E_DIR/tasks.ndjson" Fleet 750
 started=$SECONDS
 submit_ndjson "$E2E_DIR/tasks.ndjson"
 wait_for "16 exports done" 180 sql_is "SELECT count(*) FROM tasks WHERE state = 'succeeded'" 16
@@ -50,14 +57,7 @@ print("ok" if set(seen) == want and max(seen.values()) == 1 else "wrong: %d keys
 
 # ---- at most 5 POST rows requests in progress per dataset ---------------------
 pbi_fault '{"route":"powerbi.rows.post","latency_ms":400,"count":-1}'
-: >"$E2E_DIR/slow.ndjson"
-for i in $(seq 1 16); do
-    python3 -c 'import json, sys
-print(json.dumps({"type": "export", "connector": "pbi", "params": {
-    "source": {"kind": "postgres", "query": "SELECT id, who, %s AS task FROM visits WHERE id <= 30 ORDER BY id" % sys.argv[1]},
-    "target": {"dataset": "Slow", "table": "Visits", "mode": "append"}, "chunk_rows": 10}}))' "$i" \
-        >>"$E2E_DIR/slow.ndjson"
-done
+visit_exports "$E2E_DIR/slow.ndjson" Slow 30
 submit_ndjson "$E2E_DIR/slow.ndjson"
 wait_for "16 slow exports done" 180 sql_is "SELECT count(*) FROM tasks WHERE state = 'succeeded'" 32
 pbi_faults_clear
