@@ -173,3 +173,70 @@ redis_count_state() {
     rcli EVAL "local n = 0 for _, k in ipairs(KEYS) do if redis.call('HGET', k, 'state') == ARGV[1] then n = n + 1 end end return n" \
         "${#keys[@]}" "${keys[@]}" "$state"
 }
+
+# ---- the sandbox platform (tests/fakes/sandbox, docs/SANDBOX.md) ------------
+# What the connector tests share; powerbi_lib.sh and sheets_lib.sh add each
+# vendor's accounts, connectors and views of what arrived.
+
+# sandbox_start MINUTE_MS [FLAGS...]: a datafleet-sandbox of the test's own
+# (--port 0, a vendor "minute" of MINUTE_MS), logging to sandbox.log; sets
+# SANDBOX_URL and PID_sandbox.
+sandbox_start() {
+    local minute=$1 out=$E2E_DIR/sandbox.out i
+    shift
+    "$E2E_BIN/tools/datafleet-sandbox" --port 0 --minute-ms "$minute" "$@" \
+        >"$out" 2>>"$E2E_DIR/sandbox.log" &
+    E2E_PIDS+=("$!")
+    PID_sandbox=$!
+    for ((i = 0; i < 200; i++)); do
+        [ -s "$out" ] && break
+        sleep 0.05
+    done
+    SANDBOX_URL=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["listening"])' "$out")
+}
+
+# sandbox_post PATH JSON: POST to the sandbox, print the answer; sandbox_get PATH.
+sandbox_post() { curl -sS -f -X POST "$SANDBOX_URL$1" -H 'Content-Type: application/json' --data-binary "$2"; }
+sandbox_get() { curl -sS -f "$SANDBOX_URL$1"; }
+
+# sandbox_fault JSON: add a fault rule; sandbox_faults_clear: remove them all.
+sandbox_fault() { sandbox_post /_sandbox/faults "$1" >/dev/null; }
+sandbox_faults_clear() { curl -sS -f -X DELETE "$SANDBOX_URL/_sandbox/faults" >/dev/null; }
+
+# sandbox_requests ROUTE EXPR: a Python expression over r, the route's
+# statistics ({"total", "by_status", "windows", "max_per_window"}; {} when
+# the route had no call).
+sandbox_requests() {
+    sandbox_get "/_sandbox/requests?route=$1" | python3 -c 'import json, sys
+r = json.load(sys.stdin)["routes"].get(sys.argv[1], {})
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# connector_add FILE NAME KIND CONFIG_JSON SECRETS_JSON [LIMITS_JSON]: append
+# a connector to the connectors file FILE (a JSON array; created if missing).
+connector_add() {
+    python3 - "$@" <<'PY'
+import json, os, sys
+file, name, kind, config, secrets = sys.argv[1:6]
+limits = sys.argv[6] if len(sys.argv) > 6 else ""
+conns = json.load(open(file)) if os.path.exists(file) else []
+conn = {"name": name, "kind": kind, "config": json.loads(config), "secrets": json.loads(secrets)}
+if limits:
+    conn["limits"] = json.loads(limits)
+conns.append(conn)
+json.dump(conns, open(file, "w"), indent=1)
+PY
+}
+
+# submit_export CONNECTOR PARAMS_JSON [SUBMIT OPTIONS...]: submit an export
+# (--connector NAME among the options wins); prints the task id.
+submit_export() {
+    local connector=$1 params=$2
+    shift 2
+    "$E2E_BIN/datafleet-submit" --type export --connector "$connector" --params "$params" "$@" | tail -1
+}
+
+# task_wait_state TASK_ID STATE [TIMEOUT_S]: the task's history row reaches STATE.
+task_wait_state() {
+    wait_for "task $1 $2" "${3:-90}" sql_is "SELECT state FROM tasks WHERE task_id = '$1'" "$2"
+}

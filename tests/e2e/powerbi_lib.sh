@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Helpers of the powerbi e2e tests (source after lib.sh and e2e_init): a
-# datafleet-sandbox of the test's own (--port 0, time scaled by
-# --minute-ms 2000: a Power BI "minute" is 2 s), an Entra app registered in
-# it, a connectors file pointing a `powerbi` connector at it (secret from
-# the environment), and ways to read what Power BI received.
+# Helpers of the powerbi e2e tests (source after lib.sh and e2e_init): the
+# sandbox of lib.sh with time scaled by --minute-ms 2000 (a Power BI
+# "minute" is 2 s), an Entra app registered in it, a connectors file
+# pointing a `powerbi` connector at it (secret from the environment), and
+# ways to read what Power BI received.
 
 PBI_MINUTE_MS=2000
 PBI_TENANT=contoso
@@ -12,57 +12,37 @@ export PBI_SECRET="pbi-e2e-secret-$RANDOM$RANDOM"
 
 # pbi_start_sandbox [FLAGS...]: start the sandbox; sets PBI_URL.
 pbi_start_sandbox() {
-    local out=$E2E_DIR/sandbox.out i
-    "$E2E_BIN/tools/datafleet-sandbox" --port 0 --minute-ms "$PBI_MINUTE_MS" "$@" \
-        >"$out" 2>>"$E2E_DIR/sandbox.log" &
-    E2E_PIDS+=("$!")
-    PID_sandbox=$!
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$out" ] && break
-        sleep 0.05
-    done
-    PBI_URL=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["listening"])' "$out")
+    sandbox_start "$PBI_MINUTE_MS" "$@"
+    PBI_URL=$SANDBOX_URL
     pbi_post /_sandbox/entra/apps \
         "{\"tenant\":\"$PBI_TENANT\",\"client_id\":\"$PBI_CLIENT\",\"client_secret\":\"$PBI_SECRET\"}" >/dev/null
     log "sandbox at $PBI_URL"
 }
 
-# pbi_post PATH JSON: POST to the sandbox, print the answer.
-pbi_post() { curl -sS -f -X POST "$PBI_URL$1" -H 'Content-Type: application/json' --data-binary "$2"; }
-pbi_get() { curl -sS -f "$PBI_URL$1"; }
-
-# pbi_fault JSON: add a fault rule; pbi_faults_clear: remove them all.
-pbi_fault() { pbi_post /_sandbox/faults "$1" >/dev/null; }
-pbi_faults_clear() { curl -sS -f -X DELETE "$PBI_URL/_sandbox/faults" >/dev/null; }
+# The sandbox helpers of lib.sh, under the names the powerbi tests use.
+pbi_post() { sandbox_post "$@"; }
+pbi_get() { sandbox_get "$@"; }
+pbi_fault() { sandbox_fault "$@"; }
+pbi_faults_clear() { sandbox_faults_clear; }
+pbi_requests() { sandbox_requests "$@"; }
+pbi_wait_state() { task_wait_state "$@"; }
 
 # pbi_connectors FILE [NAME SECRET_ENV [EXTRA_CONFIG_JSON [LIMITS_JSON]]]:
 # append a powerbi connector to the connectors file FILE (a JSON array).
 pbi_connectors() {
     local file=$1 name=${2:-pbi} env=${3:-PBI_SECRET} extra=${4:-"{}"} limits=${5:-}
-    python3 - "$file" "$name" "$env" "$extra" "$limits" "$PBI_URL" "$PBI_TENANT" "$PBI_CLIENT" "$PBI_MINUTE_MS" <<'PY'
-import json, os, sys
-file, name, env, extra, limits, url, tenant, client, minute = sys.argv[1:10]
-conns = json.load(open(file)) if os.path.exists(file) else []
-config = {"tenant_id": tenant, "client_id": client,
-          "api_base_url": url + "/v1.0/myorg",
-          "token_url": url + "/" + tenant + "/oauth2/v2.0/token",
-          "minute_ms": int(minute)}
+    connector_add "$file" "$name" powerbi "$(python3 -c 'import json, sys
+url, tenant, client, minute, extra = sys.argv[1:6]
+config = {"tenant_id": tenant, "client_id": client, "api_base_url": url + "/v1.0/myorg",
+          "token_url": url + "/" + tenant + "/oauth2/v2.0/token", "minute_ms": int(minute)}
 config.update(json.loads(extra))
-conn = {"name": name, "kind": "powerbi", "config": config, "secrets": {"client_secret": {"env": env}}}
-if limits:
-    conn["limits"] = json.loads(limits)
-conns.append(conn)
-json.dump(conns, open(file, "w"), indent=1)
-PY
+print(json.dumps(config))' "$PBI_URL" "$PBI_TENANT" "$PBI_CLIENT" "$PBI_MINUTE_MS" "$extra")" \
+        "{\"client_secret\": {\"env\": \"$env\"}}" "$limits"
 }
 
 # pbi_export PARAMS_JSON [SUBMIT OPTIONS...]: submit an export to connector
 # pbi (or --connector NAME among the options); prints the task id.
-pbi_export() {
-    local params=$1
-    shift
-    "$E2E_BIN/datafleet-submit" --type export --connector pbi --params "$params" "$@" | tail -1
-}
+pbi_export() { submit_export pbi "$@"; }
 
 # pbi_params SQL TARGET_JSON [EXTRA_JSON]: export params from a PostgreSQL
 # query of the test's database.
@@ -109,22 +89,8 @@ else:
     print("ok")' "$3" "$4" "${5:-id}"
 }
 
-# pbi_requests ROUTE EXPR: a Python expression over r, the route's
-# statistics ({"total", "by_status", "windows", "max_per_window"}; {} when
-# the route had no call).
-pbi_requests() {
-    pbi_get "/_sandbox/requests?route=$1" | python3 -c 'import json, sys
-r = json.load(sys.stdin)["routes"].get(sys.argv[1], {})
-print(eval(sys.argv[2]))' "$1" "$2"
-}
-
 # pbi_task FIELD TASK_ID: a column of the task's row in the history.
 pbi_task() { q "SELECT $1 FROM tasks WHERE task_id = '$2'"; }
-
-# pbi_wait_state TASK_ID STATE [TIMEOUT_S]
-pbi_wait_state() {
-    wait_for "task $1 $2" "${3:-90}" sql_is "SELECT state FROM tasks WHERE task_id = '$1'" "$2"
-}
 
 # pbi_ckpt_at_least TASK_ID ROWS: the task's checkpoint says ROWS or more
 # were written (for wait_for).

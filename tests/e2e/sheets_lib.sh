@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Helpers of the google_sheets e2e tests (source after lib.sh and
-# e2e_init): a datafleet-sandbox of the test's own (--port 0, time scaled by
-# --minute-ms: a Google "minute" is GS_MINUTE_MS), a service account whose
+# e2e_init): the sandbox of lib.sh with time scaled by --minute-ms (a
+# Google "minute" is GS_MINUTE_MS), a service account whose
 # RSA key the test makes with openssl and registers with the sandbox (the
 # private key in a file the connectors file references), a connectors file
 # with a `google_sheets` connector pointed at the sandbox, and ways to read
@@ -20,16 +20,8 @@ gs_keypair() {
 # gs_start_sandbox [FLAGS...]: start the sandbox and register the service
 # account GS_EMAIL (key pair "sa"); sets GS_URL.
 gs_start_sandbox() {
-    local out=$E2E_DIR/sandbox.out i
-    "$E2E_BIN/tools/datafleet-sandbox" --port 0 --minute-ms "$GS_MINUTE_MS" "$@" \
-        >"$out" 2>>"$E2E_DIR/sandbox.log" &
-    E2E_PIDS+=("$!")
-    PID_sandbox=$!
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$out" ] && break
-        sleep 0.05
-    done
-    GS_URL=$(python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["listening"])' "$out")
+    sandbox_start "$GS_MINUTE_MS" "$@"
+    GS_URL=$SANDBOX_URL
     [ -f "$E2E_DIR/sa.key" ] || gs_keypair sa
     gs_account "$GS_EMAIL" "$E2E_DIR/sa.pub"
     log "sandbox at $GS_URL"
@@ -42,12 +34,13 @@ print(json.dumps({"client_email": sys.argv[1], "public_key_pem": open(sys.argv[2
         "$1" "$2")" >/dev/null
 }
 
-gs_post() { curl -sS -f -X POST "$GS_URL$1" -H 'Content-Type: application/json' --data-binary "$2"; }
-gs_get() { curl -sS -f "$GS_URL$1"; }
-
-# gs_fault JSON: add a fault rule; gs_faults_clear: remove them all.
-gs_fault() { gs_post /_sandbox/faults "$1" >/dev/null; }
-gs_faults_clear() { curl -sS -f -X DELETE "$GS_URL/_sandbox/faults" >/dev/null; }
+# The sandbox helpers of lib.sh, under the names the sheets tests use.
+gs_post() { sandbox_post "$@"; }
+gs_get() { sandbox_get "$@"; }
+gs_fault() { sandbox_fault "$@"; }
+gs_faults_clear() { sandbox_faults_clear; }
+gs_requests() { sandbox_requests "$@"; }
+gs_wait_state() { task_wait_state "$@"; }
 
 # gs_spreadsheet ID [SHEET...]: a spreadsheet the service account may edit.
 gs_spreadsheet() {
@@ -64,29 +57,19 @@ print(json.dumps(d))' "$id" "$GS_EMAIL" "$@")" >/dev/null
 # append a google_sheets connector to the connectors file FILE.
 gs_connectors() {
     local file=$1 name=${2:-sheets} key=${3:-$E2E_DIR/sa.key} extra=${4:-"{}"} limits=${5:-}
-    python3 - "$file" "$name" "$key" "$extra" "$limits" "$GS_URL" "$GS_EMAIL" "$GS_MINUTE_MS" <<'PY'
-import json, os, sys
-file, name, key, extra, limits, url, email, minute = sys.argv[1:9]
-conns = json.load(open(file)) if os.path.exists(file) else []
+    connector_add "$file" "$name" google_sheets "$(python3 -c 'import json, sys
+url, email, minute, extra = sys.argv[1:5]
 config = {"client_email": email, "token_url": url + "/token", "api_base_url": url,
           "minute_ms": int(minute)}
 config.update(json.loads(extra))
-conn = {"name": name, "kind": "google_sheets", "config": config,
-        "secrets": {"private_key": {"file": key}}}
-if limits:
-    conn["limits"] = json.loads(limits)
-conns.append(conn)
-json.dump(conns, open(file, "w"), indent=1)
-PY
+print(json.dumps(config))' "$GS_URL" "$GS_EMAIL" "$GS_MINUTE_MS" "$extra")" \
+        "$(python3 -c 'import json, sys; print(json.dumps({"private_key": {"file": sys.argv[1]}}))' "$key")" \
+        "$limits"
 }
 
 # gs_export PARAMS_JSON [SUBMIT OPTIONS...]: submit an export to connector
 # sheets (or --connector NAME among the options); prints the task id.
-gs_export() {
-    local params=$1
-    shift
-    "$E2E_BIN/datafleet-submit" --type export --connector sheets --params "$params" "$@" | tail -1
-}
+gs_export() { submit_export sheets "$@"; }
 
 # gs_params SOURCE_JSON TARGET_JSON [EXTRA_JSON]: export params.
 gs_params() {
@@ -127,16 +110,5 @@ else:
     print("ok")' "$2" "$3" "$4" "${5:-0}"
 }
 
-# gs_requests ROUTE EXPR: a Python expression over r, the route's statistics
-# ({"total", "by_status", "windows", "max_per_window"}; {} when no call).
-gs_requests() {
-    gs_get "/_sandbox/requests?route=$1" | python3 -c 'import json, sys
-r = json.load(sys.stdin)["routes"].get(sys.argv[1], {})
-print(eval(sys.argv[2]))' "$1" "$2"
-}
-
 # gs_task ID COLUMN: one column of the task's history row.
 gs_task() { q "SELECT $2 FROM tasks WHERE task_id = '$1'"; }
-
-# gs_wait_state ID STATE [TIMEOUT_S]
-gs_wait_state() { wait_for "task $1 $2" "${3:-90}" sql_is "SELECT state FROM tasks WHERE task_id = '$1'" "$2"; }

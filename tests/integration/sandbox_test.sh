@@ -188,6 +188,40 @@ for i in range(int(count)):
 print(json.dumps(out))
 EOF
 
+cat >"$WORK/together.py" <<'EOF'
+# together.py URL TOKEN PATH:COUNT...: COUNT POST rows requests to each
+# PATH, all sent at once (one thread and connection each, released by one
+# barrier); prints per path the statuses (sorted) and the first 429.
+import http.client, json, sys, threading, urllib.parse
+url, token, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+u = urllib.parse.urlparse(url)
+jobs = [(p, i) for spec in specs for p, n in [spec.rsplit(":", 1)] for i in range(int(n))]
+barrier = threading.Barrier(len(jobs))
+out = {p: {"statuses": [], "first_429": None} for p, _ in jobs}
+lock = threading.Lock()
+def one(path, i):
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    body = json.dumps({"rows": [{"ProductID": 1000 + i}]})
+    conn.connect()
+    barrier.wait()
+    conn.request("POST", path, body=body, headers={"Authorization": "Bearer " + token,
+                                                   "Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    with lock:
+        out[path]["statuses"].append(r.status)
+        if r.status == 429 and out[path]["first_429"] is None:
+            out[path]["first_429"] = {"retry_after": r.getheader("Retry-After"), "body": json.loads(data)}
+threads = [threading.Thread(target=one, args=job) for job in jobs]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+for v in out.values():
+    v["statuses"].sort()
+print(json.dumps(out))
+EOF
+
 PBI_SCOPE=https://analysis.windows.net/powerbi/api/.default
 SHEETS_SCOPE=https://www.googleapis.com/auth/spreadsheets
 
@@ -357,6 +391,28 @@ call GET "/_sandbox/requests?route=powerbi.rows.post"
 expect "inspect: requests per route, status and window" 200 \
   'd["routes"]["powerbi.rows.post"]["max_per_window"] >= 121 and d["routes"]["powerbi.rows.post"]["by_status"]["429"] == 1'
 
+# 5 pending POST rows requests per dataset: with every POST held 1.5 s
+# (a latency fault), 7 sent at once to one dataset -> 5 stored, 2 refused
+# at once with 429; 2 more to another dataset at the same time pass.
+call POST /v1.0/myorg/datasets "${AUTH[@]}" --data-binary "$DATASET_BODY"
+PEND_DS=$(value 'd["id"]')
+call POST /v1.0/myorg/datasets "${AUTH[@]}" --data-binary "$DATASET_BODY"
+PEND_DS2=$(value 'd["id"]')
+P1="/v1.0/myorg/datasets/$PEND_DS/tables/Product/rows"
+json POST /_sandbox/faults '{"route":"powerbi.rows.post","latency_ms":1500,"count":-1}' >/dev/null
+STATUS=000
+python3 "$WORK/together.py" "$URL" "$TOKEN" "$P1:7" "/v1.0/myorg/datasets/$PEND_DS2/tables/Product/rows:2" >"$B"
+json DELETE /_sandbox/faults '' >/dev/null
+expect "powerbi: 7 POST rows at once -> 5 pending, 2 refused with 429 + Retry-After" 000 \
+  'd["'"$P1"'"]["statuses"] == [200] * 5 + [429] * 2 and (lambda e: e["body"]["error"]["code"] == "TooManyRequests" and "at most 5 may be pending" in e["body"]["error"]["message"] and e["retry_after"] == "1")(d["'"$P1"'"]["first_429"])'
+expect "powerbi: the pending limit is per dataset" 000 \
+  'd["/v1.0/myorg/datasets/'"$PEND_DS2"'/tables/Product/rows"]["statuses"] == [200, 200]'
+call GET /_sandbox/powerbi/datasets
+expect "inspect: 5 rows stored, at most 5 pending, 2 refused, none pending now" 200 \
+  '[(t["row_count"], x["max_pending_posts"], x["pending_posts_refused"], x["pending_posts"]) for x in d["datasets"] if x["id"] == "'"$PEND_DS"'" for t in x["tables"]] == [(5, 5, 2, 0)]'
+call POST "$P1" "${AUTH[@]}" --data-binary '{"rows":[{"ProductID":7}]}'
+expect "powerbi: once answered, POST rows pass again" 200
+
 # 1,000,000 rows per hour per dataset: 100 x 10,000 pass, the next is refused.
 call POST /v1.0/myorg/datasets "${AUTH[@]}" --data-binary "$DATASET_BODY"
 HOUR_DS=$(value 'd["id"]')
@@ -512,6 +568,47 @@ call GET /_sandbox/sheets/sheet-1
 expect "inspect: after batchUpdate" 200 \
   '[s["title"] for s in d["sheets"]] == ["Sheet1", "Other data", "Staging"] and d["sheets"][0]["values"][1] == [2, "b", False] and d["sheets"][0]["row_count"] == 1000'
 
+# values:batchUpdate: several ValueRanges in one write request, all or nothing.
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary \
+  '{"valueInputOption":"RAW","data":[{"range":"Staging!A1:C2","values":[["k","v","n"],[1,"one",null]]},{"range":"Staging!B5","majorDimension":"COLUMNS","values":[["x","y"],[true]]},{"range":"'"'Other data'"'!A1","values":[["t"]]}]}'
+expect "sheets: values.batchUpdate, three ranges on two sheets" 200 \
+  'd["spreadsheetId"] == "sheet-1" and d["totalUpdatedRows"] == 5 and d["totalUpdatedColumns"] == 6 and d["totalUpdatedCells"] == 9 and d["totalUpdatedSheets"] == 2 and [r["updatedRange"] for r in d["responses"]] == ["Staging!A1:C2", "Staging!B5:C6", "'"'Other data'"'!A1"] and "updatedData" not in d["responses"][0]'
+call GET /_sandbox/sheets/sheet-1
+expect "inspect: the batch's cells (null keeps a cell, COLUMNS transposed)" 200 \
+  'd["sheets"][2]["values"] == [["k","v","n"],[1,"one"],[],[],[None,"x",True],[None,"y"]] and d["sheets"][1]["values"][0] == ["t"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary \
+  '{"valueInputOption":"USER_ENTERED","includeValuesInResponse":true,"responseValueRenderOption":"UNFORMATTED_VALUE","data":[{"range":"Staging!A2:B2","values":[["2","TRUE"]]}]}'
+expect "sheets: values.batchUpdate, USER_ENTERED and updatedData" 200 \
+  'd["responses"][0]["updatedData"] == {"range": "Staging!A2:B2", "majorDimension": "ROWS", "values": [[2, True]]} and d["totalUpdatedCells"] == 2'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary \
+  '{"valueInputOption":"RAW","data":[{"range":"Staging!A1","values":[["changed"]]},{"range":"Staging!A1:B1","values":[[1,2,3]]}]}'
+expect "sheets: values.batchUpdate with one range too small" 400 '"tried writing to column [C]" in d["error"]["message"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary \
+  '{"valueInputOption":"RAW","data":[{"range":"Staging!A1","values":[["changed"]]},{"range":"Nowhere!A1","values":[[1]]}]}'
+expect "sheets: values.batchUpdate with a bad range" 400 'd["error"]["message"] == "Unable to parse range: Nowhere!A1"'
+call GET /_sandbox/sheets/sheet-1
+expect "inspect: a refused values.batchUpdate wrote nothing" 200 'd["sheets"][2]["values"][0] == ["k","v","n"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary '{"data":[{"range":"Staging!A1","values":[[1]]}]}'
+expect "sheets: values.batchUpdate needs valueInputOption" 400 '"valueInputOption" in d["error"]["message"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary '{"valueInputOption":"RAW","data":[{"range":"Staging!A1","values":[[1]],"colour":"red"}]}'
+expect "sheets: values.batchUpdate, unknown field in data[0]" 400 '"Unknown name \"colour\" at '"'data[0]'"'" in d["error"]["message"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary '{"valueInputOption":"RAW","data":[{"values":[[1]]}]}'
+expect "sheets: values.batchUpdate, a ValueRange without range" 400 '"range is required" in d["error"]["message"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary '{"valueInputOption":"RAW","data":[{"range":"Staging!A1200","values":[["far"]]}]}'
+expect "sheets: values.batchUpdate grows the grid" 200 'd["responses"][0]["updatedRange"] == "Staging!A1200"'
+call GET "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}"
+expect "sheets: GET values:batchUpdate is no method" 404 'd["error"]["message"] == "Method not found."'
+call POST "/v4/spreadsheets/missing/values:batchUpdate" "${G[@]}" --data-binary '{"valueInputOption":"RAW","data":[]}'
+expect "sheets: values.batchUpdate of an unknown spreadsheet" 404 'd["error"]["status"] == "NOT_FOUND"'
+json POST /_sandbox/faults '{"route":"sheets.values.batchUpdate","status":503}' >/dev/null
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" "${G[@]}" --data-binary '{"valueInputOption":"RAW","data":[{"range":"Staging!A1","values":[["faulted"]]}]}'
+expect "fault: values.batchUpdate 503 in Google's shape" 503 'd["error"]["status"] == "UNAVAILABLE"'
+call GET /_sandbox/sheets/sheet-1
+expect "inspect: the faulted values.batchUpdate wrote nothing" 200 'd["sheets"][2]["values"][0] == ["k","v","n"] and d["sheets"][2]["row_count"] == 1200'
+call GET "/_sandbox/requests?route=sheets.values.batchUpdate"
+expect "inspect: values.batchUpdate requests by status" 200 \
+  'd["routes"]["sheets.values.batchUpdate"]["by_status"] == {"200": 3, "400": 5, "404": 1, "503": 1}'
+
 # Per-user write quota (60 per minute by default): a fresh user's 61st write.
 NOW=$(date +%s)
 google_token_call "$(jwt "$WORK/sa.key" "$QSA" "$AUD" "$NOW" $((NOW + 3600)) "$SHEETS_SCOPE")"
@@ -521,6 +618,9 @@ wait_fresh_minute 4000
 burst PUT "/v4/spreadsheets/sheet-1/values/Sheet1%21H1?valueInputOption=RAW" "$QTOKEN" "$WORK/q.json" 61
 expect "sheets: 61st write in a minute -> 429 RESOURCE_EXHAUSTED" 000 \
   'd["statuses"][:60] == [200] * 60 and d["statuses"][60] == 429 and d["first_429"]["body"]["error"]["status"] == "RESOURCE_EXHAUSTED" and "per minute per user" in d["first_429"]["body"]["error"]["message"]'
+call POST "/v4/spreadsheets/sheet-1/values:batchUpdate" -H "Authorization: Bearer $QTOKEN" -H 'Content-Type: application/json' \
+  --data-binary '{"valueInputOption":"RAW","data":[{"range":"Sheet1!H2","values":[["late"]]}]}'
+expect "sheets: values.batchUpdate counts as a write (429)" 429 'd["error"]["details"][0]["metadata"]["quota_limit"] == "WriteRequestsPerMinutePerUser"'
 call GET "/v4/spreadsheets/sheet-1/values/Sheet1!H1" -H "Authorization: Bearer $QTOKEN"
 expect "sheets: reads have their own quota" 200 'd["values"] == [["q"]]'
 
@@ -564,6 +664,12 @@ call PUT "/v4/spreadsheets/b1/values/A1?valueInputOption=RAW" -H "Authorization:
 expect "sheets: payload over --sheets-max-payload-bytes" 400 '"Request payload size exceeds the limit: 2048 bytes." == d["error"]["message"]'
 call PUT "/v4/spreadsheets/b1/values/A2000?valueInputOption=RAW" -H "Authorization: Bearer $T1" -H 'Content-Type: application/json' --data-binary '{"values":[[1]]}'
 expect "sheets: cells limit per spreadsheet" 400 '"above the limit of 30000 cells" in d["error"]["message"]'
+python3 -c 'import json; print(json.dumps({"valueInputOption": "RAW", "data": [{"range": "A%d" % (i + 1), "values": [["x" * 100]]} for i in range(20)]}))' >"$WORK/bigbatch.json"
+call POST "/v4/spreadsheets/b1/values:batchUpdate" -H "Authorization: Bearer $T1" -H 'Content-Type: application/json' --data-binary "@$WORK/bigbatch.json"
+expect "sheets: values.batchUpdate payload over --sheets-max-payload-bytes" 400 '"Request payload size exceeds the limit: 2048 bytes." == d["error"]["message"]'
+call POST "/v4/spreadsheets/b1/values:batchUpdate" -H "Authorization: Bearer $T1" -H 'Content-Type: application/json' \
+  --data-binary '{"valueInputOption":"RAW","data":[{"range":"A1","values":[[2]]},{"range":"A2000","values":[[1]]}]}'
+expect "sheets: values.batchUpdate past the cells limit" 400 '"above the limit of 30000 cells" in d["error"]["message"]'
 head -c 200000 /dev/zero | tr '\0' 'x' >"$WORK/huge.txt"
 call POST /v1.0/myorg/datasets/ds-b/tables/T/rows "${AUTH[@]}" --data-binary "@$WORK/huge.txt"
 expect "a body over --max-body-bytes -> 413" 413

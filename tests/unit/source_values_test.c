@@ -90,6 +90,8 @@ static void test_parse_datetime(void)
     check_datetime("2024-06-01T12:00:00+05", "2024-06-01T07:00:00Z");
     check_datetime("2024-06-01T12:00:00-09:30", "2024-06-01T21:30:00Z");
     check_datetime("2024-06-01 12:00:00.000001+00", "2024-06-01T12:00:00.000001Z"); /* postgres */
+    check_datetime("0099-03-04T05:06:07.08Z", "0099-03-04T05:06:07.08Z"); /* zero padding */
+    check_datetime("9999-12-31T23:59:59-00:01", NULL);                    /* past year 9999 */
     check_datetime("2024-01-01T24:00:00", NULL);
     check_datetime("2024-01-01T10:00:60", NULL);
     check_datetime("2024-01-01T10:60", NULL);

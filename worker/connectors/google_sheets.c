@@ -22,7 +22,8 @@
 #define REQUEST_MAX    (1024 * 1024) /* body bytes per request; Google advises < 2 MB */
 #define ROW_OVERHEAD   80            /* bytes a row may add to a body besides its values */
 #define CHUNK_ROWS_MAX 10000
-#define KEY_PAGE_ROWS  20000 /* key rows read per values.get */
+#define KEY_PAGE_ROWS  20000                                      /* key rows read per values.get */
+#define BATCH_HEAD     "{\"valueInputOption\":\"RAW\",\"data\":[" /* values:batchUpdate */
 #define CKPT_KEEP_S    (7 * 24 * 3600)
 
 enum { APPEND, REPLACE, UPSERT };
@@ -42,7 +43,6 @@ typedef struct gs {
     size_t *pick;    /* the rows of the chunk being sent ... */
     int64_t *dest;   /* ... and, for upsert updates, their sheet rows */
     size_t cap;      /* of pick and dest */
-    bool no_batch;   /* values:batchUpdate unavailable: one values.update per run */
     int64_t appended, updated;
 } gs_t;
 
@@ -447,57 +447,54 @@ static df_outcome_kind_t send_replace(gs_t *g, const df_chunk_t *c, size_t first
     return update_rows(g, 2 + c->first_row + (int64_t)g->pick[first], texts, n, out);
 }
 
-/* upsert: rows whose key is in the sheet, by runs of consecutive sheet rows,
- * in one values:batchUpdate (or one values.update per run without it). */
+/* upsert: rows whose key is in the sheet, by runs of consecutive sheet rows
+ * (one range each), in one values:batchUpdate: Google applies all its
+ * ranges or none, and a resent one writes the same cells. */
 static df_outcome_kind_t send_updates(gs_t *g, const df_chunk_t *c, size_t first, char **texts,
                                       size_t n, df_outcome_t *out)
 {
     char range[DF_SHEETS_A1_MAX], extra[DF_SHEETS_A1_MAX * 2], *body = NULL;
+    int64_t last_row = 0;
     df_http_buf_t b;
     json_t *reply = NULL, *quoted;
     size_t i, j;
     bool ok;
 
+    (void)c;
     df_http_buf_init(&b, 2 * REQUEST_MAX);
-    ok = df_http_buf_append(&b, "{\"valueInputOption\":\"RAW\",\"data\":[", 35, NULL) == DF_OK;
-    for (i = 0; ok && i < n && out->kind == DF_OUTCOME_OK; i = j) {
+    ok = df_http_buf_append(&b, BATCH_HEAD, strlen(BATCH_HEAD), NULL) == DF_OK;
+    for (i = 0; ok && i < n; i = j) {
         for (j = i + 1; j < n && g->dest[first + j] == g->dest[first + j - 1] + 1; j++)
             ;
-        if (g->no_batch) {
-            update_rows(g, g->dest[first + i], texts + i, j - i, out);
-            continue;
-        }
-        df_sheets_a1(g->sheet, 0, g->ncols - 1, g->dest[first + i], g->dest[first + j - 1], range,
-                     sizeof(range));
-        quoted = json_string(range);
+        last_row = g->dest[first + j - 1] > last_row ? g->dest[first + j - 1] : last_row;
+        quoted = df_sheets_a1(g->sheet, 0, g->ncols - 1, g->dest[first + i], g->dest[first + j - 1],
+                              range, sizeof(range))
+                     ? json_string(range)
+                     : NULL;
         body = quoted ? json_dumps(quoted, JSON_ENCODE_ANY) : NULL;
         json_decref(quoted);
-        snprintf(extra, sizeof(extra), "\"range\":%s,", body ? body : "\"\"");
+        if (!body)
+            break;
+        snprintf(extra, sizeof(extra), "\"range\":%s,", body);
         free(body);
         body = df_sheets_values_body(extra, texts + i, j - i);
         ok = body && (i == 0 || df_http_buf_append(&b, ",", 1, NULL) == DF_OK) &&
              df_http_buf_append(&b, body, strlen(body), NULL) == DF_OK;
         free(body);
     }
-    if (ok && !g->no_batch && df_http_buf_append(&b, "]}", 2, NULL) == DF_OK &&
-        df_sheets_call(g->api, "POST", "/values:batchUpdate", b.data, DF_SHEETS_WRITE, &reply, NULL,
-                       out) == DF_OUTCOME_PERMANENT &&
-        strcmp(out->code, "not_found") == 0) {
-        /* The spreadsheet exists (begin read it): the method is what is missing. */
-        df_warn("values:batchUpdate answered 404 (%s): updating with one values.update per run "
-                "of rows",
-                out->error.message);
-        g->no_batch = true;
-        df_outcome_init(out);
+    ok = ok && i >= n && df_http_buf_append(&b, "]}", 2, NULL) == DF_OK;
+    if (!ok) {
         df_http_buf_free(&b);
-        return send_updates(g, c, first, texts, n, out);
+        return df_outcome_set(out, DF_OUTCOME_RETRY, "nomem", "out of memory");
+    }
+    if (cells_check(g, last_row > g->grid_rows ? last_row : g->grid_rows, out) == DF_OUTCOME_OK &&
+        df_sheets_call(g->api, "POST", "/values:batchUpdate", b.data, DF_SHEETS_WRITE, &reply, NULL,
+                       out) == DF_OUTCOME_OK) {
+        g->updated += (int64_t)n;
+        g->grid_cols = g->grid_cols > (int64_t)g->ncols ? g->grid_cols : (int64_t)g->ncols;
     }
     df_http_buf_free(&b);
     json_decref(reply);
-    if (!ok)
-        return df_outcome_set(out, DF_OUTCOME_RETRY, "nomem", "out of memory");
-    if (out->kind == DF_OUTCOME_OK)
-        g->updated += (int64_t)n;
     return out->kind;
 }
 

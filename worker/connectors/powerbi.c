@@ -4,7 +4,8 @@
  * An export opens its push dataset (powerbi_dataset.c: found, or created),
  * clears the table for `replace` on a fresh start, then POSTs each chunk
  * as one rows request (powerbi_rows.c encodes it), paced fleet-wide per
- * dataset: POST rows requests per minute and rows per hour.
+ * dataset: POST rows requests per minute, rows per hour, and at most 5
+ * POST rows requests in progress at once (a slot per request, df_slots).
  *
  * No duplicates on resume: before each POST the connector records the
  * chunk in flight in the task's checkpoint hash (df:ckpt:{task_id}: fields
@@ -25,6 +26,7 @@
 #include "df_log.h"
 #include "df_ratelimit.h"
 #include "df_redis.h"
+#include "df_slots.h"
 #include "export.h"
 #include "powerbi_api.h"
 #include "powerbi_dataset.h"
@@ -33,6 +35,7 @@
 #define CKPT_KEEP_S        (7 * 24 * 3600) /* as the runner keeps its checkpoint */
 #define RESENDS_MAX        3 /* sends of a chunk whose earlier send's fate is unknown */
 #define POST_ROWS_TIMEOUT  120000
+#define PENDING_TTL_MS     (POST_ROWS_TIMEOUT + 10000) /* a slot outlasts its request */
 #define POSTS_BURST_MAX    4
 #define ROWS_BODY_MAX_BYTE (256u * 1024u * 1024u)
 
@@ -52,6 +55,8 @@ typedef struct pbi_export {
     char rows_path[1200];
     char posts_key[DF_RATELIMIT_KEY_MAX];
     char rows_key[DF_RATELIMIT_KEY_MAX];
+    char pending_key[DF_SLOTS_KEY_MAX];
+    bool holding; /* a pending slot, given back once the POST is answered */
     df_http_buf_t body;
     df_http_response_t resp;
 } pbi_export_t;
@@ -222,12 +227,32 @@ static void limits_init(pbi_export_t *s, size_t max_chunk)
     snprintf(id, sizeof(id), "%.80s", s->target.dataset_id);
     snprintf(s->posts_key, sizeof(s->posts_key), "powerbi:%s:posts", id);
     snprintf(s->rows_key, sizeof(s->rows_key), "powerbi:%s:rows", id);
+    snprintf(s->pending_key, sizeof(s->pending_key), "powerbi:%s:pending", id);
 }
 
 static bool ctx_stop(void *opaque)
 {
     df_task_ctx_t *ctx = opaque;
     return ctx->should_stop(ctx) != DF_STOP_NONE;
+}
+
+/* A fleet-wide limiter (df_ratelimit, df_slots) did not admit: cancelled,
+ * a wait too long for the worker's slot (a retry), or Redis failing. */
+static df_outcome_kind_t limiter_failed(const df_error_t *e, df_outcome_t *out)
+{
+    df_error_t err = *e;
+
+    if (err.code == DF_ERR_CANCELLED)
+        return df_outcome_set(out, DF_OUTCOME_CANCELLED, "cancelled", "%s", err.message);
+    if (err.code == DF_ERR_TIMEOUT) {
+        df_outcome_set(out, DF_OUTCOME_RETRY, "rate_limited", "%s", err.message);
+        out->retry_after_ms = err.retry_after_ms;
+        out->error.retry_after_ms = err.retry_after_ms;
+        return out->kind;
+    }
+    df_outcome_set(out, DF_OUTCOME_RETRY, "rate_limiter_unavailable", "%s", err.message);
+    out->retry_after_ms = 2000;
+    return out->kind;
 }
 
 /* Wait for cost under a fleet-wide limit; a long wait is handed back to the
@@ -246,23 +271,42 @@ static df_outcome_kind_t pace(pbi_export_t *s, const char *key, int64_t limit, i
     if (df_ratelimit_wait(s->ctx->redis, key, limit, period_ms, burst, cost,
                           DF_POWERBI_INPLACE_WAIT_MAX, ctx_stop, s->ctx, &waited, &err) == DF_OK)
         return DF_OUTCOME_OK;
-    if (err.code == DF_ERR_CANCELLED)
-        return df_outcome_set(out, DF_OUTCOME_CANCELLED, "cancelled", "%s", err.message);
-    if (err.code == DF_ERR_TIMEOUT) {
-        df_outcome_set(out, DF_OUTCOME_RETRY, "rate_limited", "%s", err.message);
-        out->retry_after_ms = err.retry_after_ms;
-        out->error.retry_after_ms = err.retry_after_ms;
-        return out->kind;
-    }
-    df_outcome_set(out, DF_OUTCOME_RETRY, "rate_limiter_unavailable", "%s", err.message);
-    out->retry_after_ms = 2000;
-    return out->kind;
+    return limiter_failed(&err, out);
 }
 
+/* Before each send of a POST rows request: its turn under the per-minute
+ * limit, then one of the dataset's pending slots (taking it again on a
+ * resend renews it). */
 static df_outcome_kind_t pace_post(void *arg, df_outcome_t *out)
 {
     pbi_export_t *s = arg;
-    return pace(s, s->posts_key, s->posts_limit, s->cfg.minute_ms, s->posts_burst, 1, out);
+    df_error_t err;
+
+    if (pace(s, s->posts_key, s->posts_limit, s->cfg.minute_ms, s->posts_burst, 1, out) !=
+        DF_OUTCOME_OK)
+        return out->kind;
+    df_error_init(&err);
+    if (df_slots_wait(s->ctx->redis, s->pending_key, s->ctx->task_id, DF_POWERBI_MAX_PENDING_POSTS,
+                      PENDING_TTL_MS, DF_POWERBI_INPLACE_WAIT_MAX, ctx_stop, s->ctx, NULL,
+                      &err) != DF_OK)
+        return limiter_failed(&err, out);
+    s->holding = true;
+    return DF_OUTCOME_OK;
+}
+
+/* Give the pending slot back (the POST was answered, or given up). */
+static void pending_release(pbi_export_t *s)
+{
+    df_error_t err;
+
+    if (!s->holding)
+        return;
+    s->holding = false;
+    df_error_init(&err);
+    if (df_slots_release(s->ctx->redis, s->pending_key, s->ctx->task_id, &err) != DF_OK)
+        df_warn("cannot give back the pending POST rows slot of dataset %s (%s): it frees "
+                "itself within %d s",
+                s->target.dataset_id, err.message, PENDING_TTL_MS / 1000);
 }
 
 /* ---- export operations ---------------------------------------------------- */
@@ -271,6 +315,7 @@ static void export_free(pbi_export_t *s)
 {
     if (!s)
         return;
+    pending_release(s);
     df_powerbi_client_close(s->client);
     df_powerbi_columns_free(&s->cols);
     df_http_buf_free(&s->body);
@@ -395,7 +440,9 @@ static df_outcome_kind_t post_rows(pbi_export_t *s, int64_t n, df_outcome_t *out
         df_powerbi_landed_t landed;
 
         maybe_applied = false;
-        if (df_powerbi_send(s->client, &call, &s->resp, out) == DF_OUTCOME_OK)
+        df_powerbi_send(s->client, &call, &s->resp, out);
+        pending_release(s);
+        if (out->kind == DF_OUTCOME_OK)
             return chunk_landed(s, n);
         if (!maybe_applied) {
             if (!unsettled)

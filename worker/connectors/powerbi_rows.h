@@ -21,6 +21,7 @@
 #define DF_POWERBI_MAX_STRING_CHARS  4000 /* UTF-16 code units of one value */
 #define DF_POWERBI_MAX_COLUMNS       75
 #define DF_POWERBI_FIFO_MAX_ROWS     200000 /* rows a basicFIFO table keeps */
+#define DF_POWERBI_MAX_PENDING_POSTS 5      /* POST rows requests in progress per dataset */
 
 /* The Power BI dataType of a source column type: Int64, Double, Boolean,
  * DateTime (dates too) or String (JSON values are sent as their text).

@@ -313,6 +313,14 @@ void src_days_to_date(int64_t days, char *out, size_t len)
     snprintf(out, len, "%04d-%02d-%02d", (int)y, m, d);
 }
 
+/* v (0 <= v < 10^n) as n decimal digits at p; returns p + n. */
+static char *put_digits(char *p, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
 bool src_parse_datetime(const char *s, size_t len, char *out, size_t out_len)
 {
     int y, mo, d, h = 0, mi = 0, sec = 0, off = 0;
@@ -321,6 +329,7 @@ bool src_parse_datetime(const char *s, size_t len, char *out, size_t out_len)
     int64_t days, secs;
     int64_t oy;
     int om, od;
+    char *p;
 
     trim(&s, &len);
     if (out_len < 40 || !read_date(s, len, &y, &mo, &d))
@@ -388,9 +397,26 @@ bool src_parse_datetime(const char *s, size_t len, char *out, size_t out_len)
     civil_from_days(days, &oy, &om, &od);
     if (oy < 1 || oy > 9999)
         return false;
-    snprintf(out, out_len, "%04d-%02d-%02dT%02d:%02d:%02d%s%.*sZ", (int)oy, om, od,
-             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), frac ? "." : "",
-             (int)frac_len, frac ? frac : "");
+    /* By hand, not snprintf: this runs once per datetime cell of every
+     * export, and printf's machinery was a fifth of a worker's CPU. */
+    p = put_digits(out, (int)oy, 4);
+    *p++ = '-';
+    p = put_digits(p, om, 2);
+    *p++ = '-';
+    p = put_digits(p, od, 2);
+    *p++ = 'T';
+    p = put_digits(p, (int)(secs / 3600), 2);
+    *p++ = ':';
+    p = put_digits(p, (int)(secs / 60 % 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (int)(secs % 60), 2);
+    if (frac) {
+        *p++ = '.';
+        memcpy(p, frac, frac_len);
+        p += frac_len;
+    }
+    *p++ = 'Z';
+    *p = '\0';
     return true;
 }
 

@@ -17,6 +17,7 @@
 struct sb_powerbi {
     pbi_dataset_t *head;
     size_t count;
+    int64_t serials; /* the last dataset's serial */
 };
 
 static const char *const control_keys[] = { "id", "group_id", "defaultRetentionPolicy", NULL };
@@ -198,6 +199,7 @@ static void create_dataset(sb_state_t *st, const json_t *body, const char *group
     else
         sb_ids_uuid(ds->id);
     ds->group_id = group ? strdup(group) : NULL;
+    ds->serial = ++st->powerbi->serials;
     ds->retention =
         strdup(retention && strcasecmp(retention, "basicFIFO") == 0 ? "basicFIFO" : "None");
     ds->configured_by = strdup(configured_by ? configured_by : "");
@@ -385,6 +387,38 @@ static void rows_delete(sb_state_t *st, const sb_request_t *req, const sb_route_
     sb_res_json(res, 200, NULL);
 }
 
+/* "5 max pending POST rows requests per dataset": a POST rows request is
+ * pending from its arrival until it is answered; one that arrives while
+ * the dataset has the maximum is refused (rows_post) and not counted.
+ * Requests for a dataset that does not exist are not counted (404). */
+static bool rows_enter(sb_state_t *st, sb_route_t *route)
+{
+    pbi_dataset_t *ds = find_dataset(st->powerbi, route->param[0], route->param[1]);
+
+    if (!ds)
+        return true;
+    if (ds->pending >= st->cfg->pbi_max_pending_posts) {
+        ds->pending_refused++;
+        return false;
+    }
+    ds->pending++;
+    ds->max_pending = ds->pending > ds->max_pending ? ds->pending : ds->max_pending;
+    route->pending_tag = ds->serial;
+    return true;
+}
+
+/* The dataset may have been deleted (or the sandbox reset) meanwhile:
+ * found by its serial, never by a pointer. */
+static void rows_leave(sb_state_t *st, const sb_route_t *route)
+{
+    for (pbi_dataset_t *ds = st->powerbi->head; ds; ds = ds->next) {
+        if (ds->serial == route->pending_tag) {
+            ds->pending -= ds->pending > 0;
+            return;
+        }
+    }
+}
+
 static void rows_post(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
                       sb_response_t *res)
 {
@@ -399,6 +433,14 @@ static void rows_post(sb_state_t *st, const sb_request_t *req, const sb_route_t 
 
     if (!authorize(st, req, res) || !(table = find_table(st, route, res, &ds)))
         return;
+    if (route->over_pending) {
+        sb_powerbi_error(res, 429, "TooManyRequests",
+                         "Dataset %s already has %lld POST rows requests in progress; at most "
+                         "%lld may be pending at once.",
+                         ds->id, (long long)ds->pending, (long long)cfg->pbi_max_pending_posts);
+        sb_res_header(res, "Retry-After", "1");
+        return;
+    }
     if (!sb_window_take(&ds->posts_minute, minute, 1, cfg->pbi_posts_per_minute)) {
         throttled(st, req, res, 1,
                   "You have exceeded the amount of requests allowed in the current time frame "
@@ -612,12 +654,17 @@ bool sb_powerbi_match(const sb_request_t *req, sb_route_t *route)
                         execute_queries);
         if (n == 4 && strcasecmp(s[2], "tables") == 0)
             return pick(req, route, "PUT", NULL, NULL, "PUT", "powerbi.tables.put", table_put);
-        if (n == 5 && strcasecmp(s[2], "tables") == 0 && strcasecmp(s[4], "rows") == 0)
+        if (n == 5 && strcasecmp(s[2], "tables") == 0 && strcasecmp(s[4], "rows") == 0) {
+            if (strcmp(req->method, "POST") == 0) {
+                route->enter = rows_enter;
+                route->leave = rows_leave;
+            }
             return pick(req, route, "POST, DELETE", NULL, NULL,
                         strcmp(req->method, "POST") == 0 ? "POST" : "DELETE",
                         strcmp(req->method, "POST") == 0 ? "powerbi.rows.post"
                                                          : "powerbi.rows.delete",
                         strcmp(req->method, "POST") == 0 ? rows_post : rows_delete);
+        }
     }
     return set(route, "powerbi.unknown", no_route);
 }
@@ -640,10 +687,13 @@ json_t *sb_powerbi_inspect(const sb_powerbi_t *pbi)
             json_array_append_new(tables, t);
         }
         json_array_append_new(
-            list, json_pack("{s:s, s:s?, s:s, s:s, s:s, s:I, s:o}", "id", ds->id, "group_id",
-                            ds->group_id, "name", ds->name, "defaultMode", ds->default_mode,
-                            "defaultRetentionPolicy", ds->retention, "rows_posted",
-                            (json_int_t)ds->rows_posted, "tables", tables));
+            list,
+            json_pack("{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "id", ds->id,
+                      "group_id", ds->group_id, "name", ds->name, "defaultMode", ds->default_mode,
+                      "defaultRetentionPolicy", ds->retention, "rows_posted",
+                      (json_int_t)ds->rows_posted, "pending_posts", (json_int_t)ds->pending,
+                      "max_pending_posts", (json_int_t)ds->max_pending, "pending_posts_refused",
+                      (json_int_t)ds->pending_refused, "tables", tables));
     }
     return json_pack("{s:o}", "datasets", list);
 }

@@ -53,6 +53,10 @@ typedef struct pbi_dataset {
     sb_window_t posts_hour;
     sb_window_t rows_hour;
     int64_t rows_posted; /* rows accepted since creation */
+    int64_t serial;      /* unique among the datasets ever created */
+    int64_t pending;     /* POST rows requests in progress now ... */
+    int64_t max_pending; /* ... at most at once, and refused for being one too many */
+    int64_t pending_refused;
     struct pbi_dataset *next;
 } pbi_dataset_t;
 

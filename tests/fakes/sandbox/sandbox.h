@@ -25,6 +25,7 @@ typedef struct sb_config {
     int64_t pbi_rows_per_hour;
     int64_t pbi_large_table_rows;
     int64_t pbi_large_posts_per_hour;
+    int64_t pbi_max_pending_posts;
     int64_t pbi_max_tables;
     int64_t pbi_max_columns;
     int64_t pbi_max_string_chars;

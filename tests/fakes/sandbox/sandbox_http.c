@@ -328,6 +328,8 @@ static enum MHD_Result serve(sb_state_t *st, sb_request_t *req)
     match_route(req, &route);
     if (!is_internal(&route)) {
         pthread_mutex_lock(&st->lock);
+        if (route.enter)
+            route.over_pending = !route.enter(st, &route);
         faulted = sb_faults_take(st->faults, route.name, &fault);
         pthread_mutex_unlock(&st->lock);
     }
@@ -354,6 +356,8 @@ static enum MHD_Result serve(sb_state_t *st, sb_request_t *req)
     sb_fault_free(&fault);
     if (!is_internal(&route)) {
         pthread_mutex_lock(&st->lock);
+        if (route.leave && !route.over_pending)
+            route.leave(st, &route);
         sb_stats_record(st->stats, route.name, res.drop ? 0 : res.status,
                         sb_clock_window(&st->clock, req->arrived_ms, 1));
         pthread_mutex_unlock(&st->lock);

@@ -69,6 +69,15 @@ struct sb_route {
     sb_handler_fn handler;
     const char *param[4];
     const char *allow; /* methods of the path, for a 405's Allow header */
+    /* A route that limits the requests it holds at once: enter (st->lock
+     * held) counts the request in when it arrives, before any fault's
+     * latency, and returns false when it is one too many (over_pending:
+     * not counted, the handler refuses it); leave counts it out once it
+     * has been answered. pending_tag is enter's note for leave. */
+    bool (*enter)(sb_state_t *st, sb_route_t *route);
+    void (*leave)(sb_state_t *st, const sb_route_t *route);
+    bool over_pending;
+    int64_t pending_tag;
 };
 
 /* Start serving on the bound, listening socket fd. NULL on failure

@@ -1,5 +1,6 @@
-/* sheets: routing, authentication, quotas and errors of the Sheets API,
- * and spreadsheets.values get/update/append/clear. */
+/* sheets: routing, authentication, quotas and errors of the Sheets API
+ * (the routes' handlers are in sheets_book.c, sheets_values.c and
+ * sheets_values_batch.c). */
 #include "sheets.h"
 
 #include <stdarg.h>
@@ -381,7 +382,8 @@ static bool has_verb(char *segment, const char *verb)
     return false;
 }
 
-/* Google's custom verbs (":append", ":clear", ":batchUpdate") are cut off
+/* Google's custom verbs (":append", ":clear", ":batchUpdate",
+ * "values:batchUpdate") are cut off
  * the request's own segment text in place. */
 bool sb_sheets_match(const sb_request_t *req, sb_route_t *route)
 {
@@ -403,6 +405,10 @@ bool sb_sheets_match(const sb_request_t *req, sb_route_t *route)
         return strcmp(m, "GET") == 0 ? set(route, "sheets.spreadsheets.get", sheets_get)
                                      : set(route, "sheets.unknown", no_method);
     }
+    if (n == 4 && has_verb(s[3], "batchUpdate") && strcmp(s[3], "values") == 0)
+        return strcmp(m, "POST") == 0
+                   ? set(route, "sheets.values.batchUpdate", sheets_values_batch_update)
+                   : set(route, "sheets.unknown", no_method);
     if (n == 5 && strcmp(s[3], "values") == 0) {
         route->param[1] = s[4];
         if (has_verb(s[4], "append"))

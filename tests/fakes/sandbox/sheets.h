@@ -1,6 +1,6 @@
 /* sheets: Google Sheets API v4 (specs/google-sheets/sheets__v4.json):
  * spreadsheets.create/get/batchUpdate and spreadsheets.values
- * get/update/append/clear, with Google's usage limits: read and write
+ * get/update/append/clear/batchUpdate, with Google's usage limits: read and write
  * requests per minute per project and per user, cells per spreadsheet,
  * request payload size. */
 #ifndef SB_SHEETS_H

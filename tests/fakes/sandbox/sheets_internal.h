@@ -1,5 +1,6 @@
 /* sheets_internal: what sheets.c (routing, auth, quotas, errors),
- * sheets_values.c (spreadsheets.values) and sheets_book.c (spreadsheets create/get/batchUpdate,
+ * sheets_values.c (spreadsheets.values), sheets_values_batch.c
+ * (values.batchUpdate) and sheets_book.c (spreadsheets create/get/batchUpdate,
  * control and inspection) share. Not for other modules. */
 #ifndef SB_SHEETS_INTERNAL_H
 #define SB_SHEETS_INTERNAL_H
@@ -29,6 +30,15 @@ typedef struct sheets_call {
 bool sheets_begin(sb_state_t *st, const sb_request_t *req, const sb_route_t *route, bool write,
                   sheets_call_t *call, sb_response_t *res);
 
+/* How values are written: valueInputOption USER_ENTERED (else RAW), and
+ * the answer's updatedData (includeValuesInResponse) as FORMATTED_VALUE
+ * text or typed values. */
+typedef struct sheets_write {
+    bool user_entered;
+    bool include;
+    bool formatted;
+} sheets_write_t;
+
 /* The request's JSON body as an object (new reference; an empty body is
  * {}); NULL when res was answered with Google's error. */
 json_t *sheets_body(const sb_request_t *req, sb_response_t *res);
@@ -55,6 +65,22 @@ void sheets_get(sb_state_t *st, const sb_request_t *req, const sb_route_t *route
 void sheets_batch_update(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
                          sb_response_t *res);
 
+/* A valueInputOption's text (NULL: absent): false (res answered with
+ * Google's error) unless RAW or USER_ENTERED. */
+bool sheets_input_option(const char *v, bool *user_entered, sb_response_t *res);
+
+/* The rows of a ValueRange's values (transposed when it is by columns), as
+ * a new array of arrays; NULL (res answered) when invalid. */
+json_t *sheets_value_rows(const json_t *value_range, sb_response_t *res);
+
+/* values.update's write of rows into box of sheet (one of book's): a
+ * single cell anchors values of any size, a bounded box refuses values
+ * outside it, the grid grows as needed within --sheets-max-cells. The
+ * UpdateValuesResponse (new reference), or NULL when res was answered
+ * with Google's error (then nothing was written). */
+json_t *sheets_values_write(sb_state_t *st, sg_book_t *book, sg_sheet_t *sheet, sg_box_t box,
+                            const json_t *rows, const sheets_write_t *how, sb_response_t *res);
+
 /* Route handlers of sheets_values.c. */
 void sheets_values_get(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
                        sb_response_t *res);
@@ -64,5 +90,9 @@ void sheets_values_append(sb_state_t *st, const sb_request_t *req, const sb_rout
                           sb_response_t *res);
 void sheets_values_clear(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
                          sb_response_t *res);
+
+/* Route handler of sheets_values_batch.c. */
+void sheets_values_batch_update(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
+                                sb_response_t *res);
 
 #endif

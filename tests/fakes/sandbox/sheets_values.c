@@ -32,28 +32,32 @@ static bool query_enum(const sb_request_t *req, const char *name, const char *fi
     return false;
 }
 
-static bool input_option(const sb_request_t *req, bool *user_entered, sb_response_t *res)
+bool sheets_input_option(const char *v, bool *user_entered, sb_response_t *res)
 {
-    char *v = sb_req_query(req, "valueInputOption");
-    bool ok = true;
-
     if (!v) {
         sb_sheets_error(res, 400, NULL, "'valueInputOption' is required but not specified");
         return false;
     }
     if (strcmp(v, "RAW") == 0 || strcmp(v, "USER_ENTERED") == 0) {
         *user_entered = v[0] == 'U';
-    } else if (strcmp(v, "INPUT_VALUE_OPTION_UNSPECIFIED") == 0) {
+        return true;
+    }
+    if (strcmp(v, "INPUT_VALUE_OPTION_UNSPECIFIED") == 0)
         sb_sheets_error(res, 400, NULL, "Invalid valueInputOption: %s", v);
-        ok = false;
-    } else {
+    else
         sb_sheets_error(res, 400, NULL,
                         "Invalid value at 'value_input_option' "
                         "(type.googleapis.com/"
                         "google.apps.sheets.v4.ValueInputOption), \"%s\"",
                         v);
-        ok = false;
-    }
+    return false;
+}
+
+static bool input_option(const sb_request_t *req, bool *user_entered, sb_response_t *res)
+{
+    char *v = sb_req_query(req, "valueInputOption");
+    bool ok = sheets_input_option(v, user_entered, res);
+
     free(v);
     return ok;
 }
@@ -203,9 +207,7 @@ void sheets_values_get(sb_state_t *st, const sb_request_t *req, const sb_route_t
     sb_res_json(res, 200, out);
 }
 
-/* The rows of a ValueRange body's values (transposed when it is by
- * columns), as a new array of arrays; NULL (res answered) when invalid. */
-static json_t *body_rows(const json_t *body, sb_response_t *res)
+json_t *sheets_value_rows(const json_t *body, sb_response_t *res)
 {
     const json_t *values = json_object_get(body, "values");
     const json_t *dim = json_object_get(body, "majorDimension");
@@ -389,25 +391,18 @@ static json_t *begin_write(sb_state_t *st, const sb_request_t *req, const sb_rou
             return NULL;
         }
     }
-    rows = body_rows(body, res);
+    rows = sheets_value_rows(body, res);
     json_decref(body);
     return rows;
 }
 
-void sheets_values_update(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
-                          sb_response_t *res)
+json_t *sheets_values_write(sb_state_t *st, sg_book_t *book, sg_sheet_t *sheet, sg_box_t box,
+                            const json_t *rows, const sheets_write_t *how, sb_response_t *res)
 {
-    sheets_call_t call;
-    sg_sheet_t *sheet;
-    sg_box_t box;
-    bool user_entered = false;
-    json_t *rows = begin_write(st, req, route, &call, &sheet, &box, &user_entered, res);
     size_t i, width = 0;
     const json_t *line;
     char text[SG_RANGE_TEXT], col[8];
 
-    if (!rows)
-        return;
     json_array_foreach(rows, i, line)
     {
         if (json_array_size(line) > width)
@@ -421,17 +416,36 @@ void sheets_values_update(sb_state_t *st, const sb_request_t *req, const sb_rout
         sb_sheets_error(res, 400, NULL,
                         "Requested writing within range [%s], but tried writing to row [%lld]",
                         text, (long long)(box.r1 + 1));
-    } else if (box.c1 != SG_UNBOUNDED && box.c0 + (int64_t)width > box.c1) {
+        return NULL;
+    }
+    if (box.c1 != SG_UNBOUNDED && box.c0 + (int64_t)width > box.c1) {
         sg_column_name(box.c1, col);
         sb_sheets_error(res, 400, NULL,
                         "Requested writing within range [%s], but tried writing to column [%s]",
                         text, col);
-    } else if (grow_grid(st, call.book, sheet, box.r0 + (int64_t)json_array_size(rows),
-                         box.c0 + (int64_t)width, res)) {
-        sb_res_json(res, 200,
-                    write_rows(call.book, sheet, rows, box.r0, box.c0, user_entered,
-                               include_values(req), response_formatted(req)));
+        return NULL;
     }
+    if (!grow_grid(st, book, sheet, box.r0 + (int64_t)json_array_size(rows),
+                   box.c0 + (int64_t)width, res))
+        return NULL;
+    return write_rows(book, sheet, rows, box.r0, box.c0, how->user_entered, how->include,
+                      how->formatted);
+}
+
+void sheets_values_update(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
+                          sb_response_t *res)
+{
+    sheets_call_t call;
+    sg_sheet_t *sheet;
+    sg_box_t box;
+    sheets_write_t how = { false, include_values(req), response_formatted(req) };
+    json_t *rows = begin_write(st, req, route, &call, &sheet, &box, &how.user_entered, res), *out;
+
+    if (!rows)
+        return;
+    out = sheets_values_write(st, call.book, sheet, box, rows, &how, res);
+    if (out)
+        sb_res_json(res, 200, out);
     json_decref(rows);
 }
 
