@@ -372,6 +372,14 @@ static void test_dst_other_zones(void)
      */
     expect_next("0 1 * * *", "Europe/Dublin", "2025-03-29T12:00", "2025-03-30T02:00:00+01:00",
                 "2025-03-31T01:00:00+01:00", NULL);
+    /* Apia skipped 2011-12-30 (-10:00 -> +14:00): a time-of-day slot on the
+     * lost day fires when the clock jumps, the wall clock goes on after it. */
+    expect_next("0 12 * * *", "Pacific/Apia", "2011-12-29T00:00", "2011-12-29T12:00:00-10:00",
+                "2011-12-31T00:00:00+14:00", "2011-12-31T12:00:00+14:00", NULL);
+    expect_next("0 0 30 12 *", "Pacific/Apia", "2011-06-01T00:00", "2011-12-31T00:00:00+14:00",
+                "2012-12-30T00:00:00+14:00", NULL);
+    expect_next("30 * * * *", "Pacific/Apia", "2011-12-29T22:45", "2011-12-29T23:30:00-10:00",
+                "2011-12-31T00:30:00+14:00", NULL);
     /* A zone without DST, and UTC by name. */
     expect_next("0 9 * * *", "Asia/Kolkata", "2026-01-01T00:00:00Z", "2026-01-01T09:00:00+05:30",
                 NULL);
