@@ -2,7 +2,8 @@
  * @every), errors with positions, next fire times in UTC, day-of-month /
  * day-of-week, leap days, 6-field seconds, daylight-saving changes in
  * Europe/Berlin, America/New_York, Australia/Lord_Howe (30-minute DST),
- * Australia/Sydney and Europe/Dublin (negative DST), far-future times from
+ * Australia/Sydney, Europe/Dublin (negative DST), Pacific/Apia (a skipped
+ * day), America/St_Johns (a fall-back at 00:01), far-future times from
  * the TZif footer rule, ISO 8601 text, and sharing between threads.
  * The fire times of random expressions are checked against croniter by
  * cron_oracle_test. */
@@ -380,6 +381,15 @@ static void test_dst_other_zones(void)
                 "2012-12-30T00:00:00+14:00", NULL);
     expect_next("30 * * * *", "Pacific/Apia", "2011-12-29T22:45", "2011-12-29T23:30:00-10:00",
                 "2011-12-31T00:30:00+14:00", NULL);
+    /* St John's went back at 00:01 (1990-10-28 00:01 NDT -> 1990-10-27 23:01 NST):
+     * the repeated wall time spans midnight. */
+    expect_next("*/15 * * * *", "America/St_Johns", "1990-10-27T23:40:00-02:30",
+                "1990-10-27T23:45:00-02:30", "1990-10-28T00:00:00-02:30",
+                "1990-10-27T23:15:00-03:30", "1990-10-27T23:30:00-03:30",
+                "1990-10-27T23:45:00-03:30", "1990-10-28T00:00:00-03:30",
+                "1990-10-28T00:15:00-03:30", NULL);
+    expect_next("30 23 * * *", "America/St_Johns", "1990-10-27T12:00", "1990-10-27T23:30:00-02:30",
+                "1990-10-28T23:30:00-03:30", NULL);
     /* A zone without DST, and UTC by name. */
     expect_next("0 9 * * *", "Asia/Kolkata", "2026-01-01T00:00:00Z", "2026-01-01T09:00:00+05:30",
                 NULL);
