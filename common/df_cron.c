@@ -380,7 +380,8 @@ static bool parse_every(parser_t *p, df_cron_t *c, const char *s)
         if (s == num)
             return fail_expected(p, s, what);
         if (!*s || isspace((unsigned char)*s))
-            return fail(p, s, "expected a unit (d, h, m or s) after %.*s", (int)(s - num), num);
+            return fail(p, s, "expected a unit (d, h, m or s) after %.*s, got nothing",
+                        (int)(s - num), num);
         u = strchr(units, tolower((unsigned char)*s));
         if (!u || !*u) {
             char got[48];
