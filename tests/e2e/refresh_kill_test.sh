@@ -25,7 +25,8 @@ pid_of() { local v="PID_$1"; echo "${!v}"; }
 
 # ---- polling in place ------------------------------------------------------------
 r=$(sub --type refresh --connector noop --params '{"duration_ms":9000,"poll_ms":300}')
-wait_for "the operation started" 30 test "$(noop_starts "$r")" = 1
+started_one() { test "$(noop_starts "$1")" = 1; } # evaluated at each try
+wait_for "the operation started" 30 started_one "$r"
 sleep 1
 victim=$(runner_of "$r")
 check "it polls in place on $victim" sql_is "SELECT count(*) FROM delayed_tasks WHERE task_id = '$r'" 0
