@@ -20,6 +20,10 @@
         Prints every expression that fails, with the metrics it reads that
         have no series. Exit 1 when any fails.
 
+    documented METRICS_MD FILE...
+        Every metric of the scrapes (FILE: /metrics texts) is in the doc's
+        tables as `name` | type |, with the type it is exported with.
+
     sql DASHBOARD_JSON DATABASE_URL
         Runs every `rawSql` of the board with psql; each must succeed and
         return at least one row.
@@ -181,6 +185,27 @@ def promql(base, dashboards, rules_file):
     return 1 if failed else 0
 
 
+def documented(doc_file, files):
+    with open(doc_file) as f:
+        doc = f.read()
+    rows = dict(re.findall(r"^\| `([a-z_:]+)` \| (counter|gauge|histogram) \|", doc, re.M))
+    exported = {}
+    for path in files:
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"# TYPE (\S+) (\S+)", line)
+                if m:
+                    exported[m.group(1)] = m.group(2)
+    bad = 0
+    for name, kind in sorted(exported.items()):
+        if rows.get(name) != kind:
+            bad += 1
+            print("  %s (%s): %s" % (name, kind, "documented as %s" % rows[name] if name in rows
+                                     else "not in %s" % os.path.basename(doc_file)))
+    print("  %d metrics exported, %d documented, %d wrong or missing" % (len(exported), len(rows), bad))
+    return 1 if bad or not exported else 0
+
+
 def sql(board_file, database_url):
     with open(board_file) as f:
         board = json.load(f)
@@ -220,6 +245,8 @@ def main(argv):
         return labels(argv[1], ids, secrets)
     if len(argv) == 4 and argv[0] == "promql":
         return promql(argv[1].rstrip("/"), argv[2], argv[3])
+    if len(argv) >= 3 and argv[0] == "documented":
+        return documented(argv[1], argv[2:])
     if len(argv) == 3 and argv[0] == "sql":
         return sql(argv[1], argv[2])
     sys.exit(__doc__)
