@@ -160,6 +160,7 @@ def promql(base, dashboards, rules_file):
         flat = " ".join(expr.split())
         status, error, result = query(base, flat)
         why = None
+        note = "%d series" % len(result)
         if status != "success":
             why = "query failed: %s" % error
         elif what == "alert":
@@ -170,6 +171,8 @@ def promql(base, dashboards, rules_file):
             elif not r2:
                 why = "without thresholds, no data: %s" % stripped
                 flat = stripped
+            else:
+                note = "%d series as written, %d without thresholds" % (len(result), len(r2))
         elif not result:
             why = "no data"
         elif not has_number(result):
@@ -180,7 +183,7 @@ def promql(base, dashboards, rules_file):
             print("  FAIL %s %s: %s\n       %s%s" % (
                 what, name, why, flat, "\n       metrics with no series: " + ", ".join(gone) if gone else ""))
         else:
-            print("  ok   %s %s (%d series)" % (what, name, len(result)))
+            print("  ok   %s %s (%s)" % (what, name, note))
     print("  %d expressions, %d without data" % (len(exprs), failed))
     return 1 if failed else 0
 
