@@ -86,6 +86,10 @@ static reconcile_t *state_of(df_cron_ctx_t *ctx)
                           "Tasks the reconciler found with nobody on them, by what it did "
                           "(republished, ended).",
                           "action");
+    /* Both series exist from the start: a board or rule reading them gets
+     * 0, not "no data", until the reconciler first acts. */
+    df_metric_inc(rc->actions, 0, "republished");
+    df_metric_inc(rc->actions, 0, "ended");
     rc->next_ms = df_mono_ms() + ctx->cfg->reconcile_every_ms;
     ctx->reconcile = rc;
     return rc;

@@ -3,7 +3,7 @@
 
 The boards are generated so that every panel follows the same layout and so
 that the tests can read back each PromQL expression and SQL query
-(tests/e2e/grafana_queries_test.sh evaluates them against a real
+(tests/e2e/observability_test.sh evaluates them against a real
 Prometheus and PostgreSQL). Edit this file, run it, commit both:
 
     deploy/grafana/dashboards.py            # rewrite the JSON files
