@@ -10,6 +10,7 @@
 #include "df_log.h"
 #include "df_metrics.h"
 #include "df_program.h"
+#include "df_ready.h"
 #include "commands.h"
 #include "scheduler.h"
 
@@ -103,9 +104,18 @@ int main(int argc, char **argv)
     if (strcmp(command, "migrate") == 0 && args.count == 1) {
         rc = df_scheduler_migrate(&cfg);
     } else if (strcmp(command, "run") == 0 && args.count <= 1) {
+        /* /readyz: Kafka, Redis and PostgreSQL answer. */
+        static df_ready_needs_t needs;
+        needs = (df_ready_needs_t){
+            .common = &cfg.common, .kafka = true, .redis = true, .postgres = true
+        };
         df_program_handle_signals();
-        rc = df_program_serve_metrics(&program, &cfg.common) ? df_scheduler_run(&cfg)
-                                                             : DF_EXIT_FAILURE;
+        if (df_program_serve_metrics(&program, &cfg.common)) {
+            df_metrics_set_ready(df_ready_check, &needs);
+            rc = df_scheduler_run(&cfg);
+        } else {
+            rc = DF_EXIT_FAILURE;
+        }
         df_metrics_stop();
     } else {
         fprintf(stderr, "%s: unknown command or extra arguments: \"%s\"\n", program.name, command);

@@ -5,6 +5,7 @@
 
 #include "df_metrics.h"
 #include "df_program.h"
+#include "df_ready.h"
 #include "worker.h"
 
 static const df_option_t options[] = {
@@ -85,6 +86,10 @@ int main(int argc, char **argv)
     } else if (!df_program_serve_metrics(&program, &cfg.common)) {
         rc = DF_EXIT_FAILURE;
     } else {
+        /* /readyz: Kafka and Redis answer (PostgreSQL only serves sources). */
+        static df_ready_needs_t needs;
+        needs = (df_ready_needs_t){ .common = &cfg.common, .kafka = true, .redis = true };
+        df_metrics_set_ready(df_ready_check, &needs);
         df_program_handle_signals();
         rc = df_worker_run(&cfg);
         df_metrics_stop();

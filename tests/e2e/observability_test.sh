@@ -203,7 +203,7 @@ for e in 'datafleet_tasks_finished_total{outcome="succeeded"}' 'datafleet_tasks_
     'datafleet_dlq_messages_total{reason="invalid_json"}' 'datafleet_dlq_messages_total{reason="attempts_exhausted"}' \
     'datafleet_http_requests_total{platform="powerbi",status="429"}' \
     'datafleet_http_requests_total{platform="google_sheets",status="429"}' \
-    'datafleet_ratelimit_waits_total{platform="powerbi"}' 'datafleet_ratelimit_waits_total{platform="sheets"}' \
+    'datafleet_ratelimit_waits_total{platform="powerbi"}' 'datafleet_ratelimit_waits_total{platform="google_sheets"}' \
     'sum(datafleet_export_rows_total{connector="pbi"}) >= 800' 'sum(datafleet_export_rows_total{connector="sheets"}) >= 800' \
     'datafleet_schedule_fires_total > 0' 'datafleet_recorder_events_total{result="new"} > 0'; do
     check "Prometheus has $e" prom_has "$e"

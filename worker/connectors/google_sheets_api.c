@@ -523,8 +523,8 @@ df_sheets_client_t *df_sheets_client_open(df_task_ctx_t *ctx, const char *spread
     c->minute_ms = json_integer_value(json_object_get(cfg, "minute_ms")) > 0
                        ? json_integer_value(json_object_get(cfg, "minute_ms"))
                        : 60000;
-    snprintf(c->rl_read, sizeof(c->rl_read), "sheets:%.150s:read", email);
-    snprintf(c->rl_write, sizeof(c->rl_write), "sheets:%.150s:write", email);
+    snprintf(c->rl_read, sizeof(c->rl_read), "google_sheets:%.150s:read", email);
+    snprintf(c->rl_write, sizeof(c->rl_write), "google_sheets:%.150s:write", email);
     return c;
 fail:
     df_sheets_client_close(c);
