@@ -12,22 +12,8 @@
 #include "df_config.h"
 #include "df_id.h"
 #include "df_schema.h"
+#include "pipeline_template.h"
 #include "df_task.h"
-
-/* Append printf-style text to the string in buf (size len), truncating. */
-static void append(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void append(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t used = strnlen(buf, len);
-    va_list ap;
-
-    if (used + 1 >= len)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf + used, len - used, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- the schema, loaded once ---- */
 
@@ -149,8 +135,8 @@ static bool find_cycle(const def_view_t *v, size_t i, int *colour, size_t *path,
             while (path[at] != j)
                 at++;
             for (size_t k = at; k <= depth; k++)
-                append(cycle, sizeof(cycle), "%s -> ", v->name[path[k]]);
-            append(cycle, sizeof(cycle), "%s", v->name[j]);
+                df_pipeline_append(cycle, sizeof(cycle), "%s -> ", v->name[path[k]]);
+            df_pipeline_append(cycle, sizeof(cycle), "%s", v->name[j]);
             edge_field(v, i, j, field, sizeof(field));
             df_error_set(err, DF_ERR_INVALID, field,
                          "the steps wait for each other in a cycle (%s: each waits for the "

@@ -9,10 +9,7 @@
 
 #define REF_TEXT_MAX (DF_PIPELINE_REF_PARTS * (DF_PIPELINE_REF_PART_MAX + 1))
 
-/* Append printf-style text to the string in buf (size len), truncating. */
-static void append(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void append(char *buf, size_t len, const char *fmt, ...)
+void df_pipeline_append(char *buf, size_t len, const char *fmt, ...)
 {
     size_t used = strnlen(buf, len);
     va_list ap;
@@ -165,7 +162,7 @@ static const json_t *lookup(const json_t *scope, const df_pipeline_ref_t *ref, c
                              walked, seg);
             return NULL;
         }
-        append(walked, sizeof(walked), "%s%s", i > 0 ? "." : "", seg);
+        df_pipeline_append(walked, sizeof(walked), "%s%s", i > 0 ? "." : "", seg);
         at = next;
     }
     return at;
@@ -228,7 +225,7 @@ static bool text_add_value(text_t *t, const json_t *value, const df_pipeline_ref
     if (!json_is_number(value) && !json_is_boolean(value)) {
         char name[REF_TEXT_MAX] = "";
         for (int i = 0; i < ref->n; i++)
-            append(name, sizeof(name), "%s%s", i > 0 ? "." : "", ref->seg[i]);
+            df_pipeline_append(name, sizeof(name), "%s%s", i > 0 ? "." : "", ref->seg[i]);
         df_error_set(err, DF_ERR_INVALID, field,
                      "${%s} is %s: only a string that is exactly the template can take it "
                      "(inside a longer string, a template must name a string, number or boolean)",

@@ -51,4 +51,9 @@ void df_pipeline_pointer_index(char *path, size_t len, size_t i);
 json_t *df_pipeline_render(const json_t *value, const json_t *scope, const char *path,
                            df_error_t *err);
 
+/* Append printf-style text to the string in buf (size len), truncating
+ * (shared by the pipeline files). */
+void df_pipeline_append(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif
