@@ -44,7 +44,8 @@ void df_metric_set(df_metric_t *m, double value, ...);     /* gauges */
 void df_metric_observe(df_metric_t *m, double value, ...); /* histograms */
 
 /* A gauge computed at scrape time: fn is called (from the scraping thread)
- * and reports its series through df_metric_set on the same metric. */
+ * and reports its series through df_metric_set on the same metric. Metrics
+ * live until the process exits, so opaque must too. */
 typedef void (*df_metric_collect_fn)(df_metric_t *gauge, void *opaque);
 df_metric_t *df_metric_gauge_fn(const char *name, const char *help, const char *labels,
                                 df_metric_collect_fn fn, void *opaque);

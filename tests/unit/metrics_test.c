@@ -77,7 +77,7 @@ static void test_series_limit_and_collect(void)
     df_metric_t *c = df_metric_counter("t_many_total", "Many.", "n");
     df_metric_t *g;
     char label[16], *text;
-    int calls = 0;
+    static int calls; /* the collect function outlives this test (the registry is global) */
 
     df_metrics_process("metrics_test", "1.2.3");
     for (int i = 0; i < DF_METRICS_MAX_SERIES + 5; i++) {
