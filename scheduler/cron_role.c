@@ -232,6 +232,7 @@ static void lead(role_t *r)
     stop_parts(r);
     r->leader = false;
     df_metric_set(r->leader_gauge, 0);
+    df_metric_remove(r->workers_gauge); /* only the leader reports it */
 }
 
 int df_role_cron_run(const df_scheduler_config_t *cfg)

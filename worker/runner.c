@@ -429,6 +429,10 @@ static void execute(run_t *run, const df_connector_def_t *def)
             break;
         df_info("attempt %d failed (%s), retrying in place in %lld ms", run->attempt,
                 out.error.message, (long long)wait);
+        /* Counted like a handed-over retry, so short platform errors show
+         * on the error panels too (no duration: the run goes on). */
+        df_wm_finished(run->type, run->kind, DF_STATE_RETRYING,
+                       out.code[0] ? out.code : "retryable", -1);
         if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
             continue; /* the next op call sees the stop and returns at once */
         run->attempt++;
