@@ -28,6 +28,7 @@
 #include "df_program.h"
 #include "df_task.h"
 #include "df_test.h"
+#include "df_test_pg.h"
 #include "roles.h"
 
 #define PARTITIONS 2
@@ -40,29 +41,6 @@ static df_kafka_config_t kcfg;
 static df_kafka_consumer_t *consumer;
 static df_pg_t *admin, *pg;
 static json_t *seen; /* task_id -> array of "attempt/poll_seq" consumed */
-
-static void url_with_dbname(const char *url, const char *dbname, char *out, size_t len)
-{
-    PQconninfoOption *opts = PQconninfoParse(url, NULL);
-    size_t used = 0;
-
-    REQUIRE(opts != NULL);
-    out[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *value = strcmp(o->keyword, "dbname") == 0 ? dbname : o->val;
-        if (!value || !*value)
-            continue;
-        used += (size_t)snprintf(out + used, len - used, "%s='", o->keyword);
-        for (const char *p = value; *p && used + 3 < len; p++) {
-            if (*p == '\'' || *p == '\\')
-                out[used++] = '\\';
-            out[used++] = *p;
-        }
-        used += (size_t)snprintf(out + used, len - used, "' ");
-        REQUIRE(used < len);
-    }
-    PQconninfoFree(opts);
-}
 
 static df_code_t database_ddl(const char *verb, const char *suffix, df_error_t *err)
 {
@@ -334,7 +312,7 @@ static void setup(void)
     REQUIRE(admin != NULL);
     REQUIRE(database_ddl("DROP DATABASE IF EXISTS", "", &err) == DF_OK);
     REQUIRE(database_ddl("CREATE DATABASE", "", &err) == DF_OK);
-    url_with_dbname(base_db, db_name, db_url, sizeof(db_url));
+    df_test_url_with_dbname(base_db, db_name, db_url, sizeof(db_url));
     pg = df_pg_new(db_url, &err);
     REQUIRE(pg != NULL);
     REQUIRE(df_pg_migrate(pg, NULL, &applied, &err) == DF_OK);

@@ -18,6 +18,7 @@
 
 #include "df_pg.h"
 #include "df_test.h"
+#include "df_test_pg.h"
 
 static const char *base_url;
 static df_pg_t *admin;
@@ -34,30 +35,6 @@ static const char *const expected_tables =
 #define EXPECTED_TABLE_COUNT 15
 
 /* ---- helpers -------------------------------------------------------------- */
-
-/* base_url with its database replaced by dbname, as a conninfo string. */
-static void url_with_dbname(const char *url, const char *dbname, char *out, size_t len)
-{
-    PQconninfoOption *opts = PQconninfoParse(url, NULL);
-    size_t used = 0;
-
-    REQUIRE(opts != NULL);
-    out[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *value = strcmp(o->keyword, "dbname") == 0 ? dbname : o->val;
-        if (!value || !*value)
-            continue;
-        used += (size_t)snprintf(out + used, len - used, "%s='", o->keyword);
-        for (const char *p = value; *p && used + 3 < len; p++) {
-            if (*p == '\'' || *p == '\\')
-                out[used++] = '\\';
-            out[used++] = *p;
-        }
-        used += (size_t)snprintf(out + used, len - used, "' ");
-        REQUIRE(used < len);
-    }
-    PQconninfoFree(opts);
-}
 
 /* CREATE/DROP DATABASE take an identifier, not a value: the one place SQL is
  * assembled, from PQescapeIdentifier's quoting. */
@@ -495,7 +472,7 @@ static void test_pg_errors(void)
     CHECK_MSG(strstr(err.message, "127.0.0.1") != NULL, "%s", err.message);
 
     /* Unknown database: a server error, not retryable by the SQLSTATE. */
-    url_with_dbname(base_url, "df_no_such_database_here", url, sizeof(url));
+    df_test_url_with_dbname(base_url, "df_no_such_database_here", url, sizeof(url));
     CHECK(df_pg_new(url, &err) == NULL);
     CHECK_INT(err.code, DF_ERR_PG);
     CHECK_MSG(strstr(err.message, "df_no_such_database_here") != NULL, "%s", err.message);
@@ -526,7 +503,8 @@ int main(void)
         if (database_ddl("CREATE DATABASE", scratch_names[i], "", &err) != DF_OK)
             fprintf(stderr, "create database: %s\n", err.message);
         REQUIRE(err.code == DF_OK);
-        url_with_dbname(base_url, scratch_names[i], scratch_urls[i], sizeof(scratch_urls[i]));
+        df_test_url_with_dbname(base_url, scratch_names[i], scratch_urls[i],
+                                sizeof(scratch_urls[i]));
     }
     REQUIRE(mkdtemp(tmpl) != NULL);
     snprintf(work_dir, sizeof(work_dir), "%s", tmpl);

@@ -26,6 +26,7 @@
 #include "df_log.h"
 #include "df_pg.h"
 #include "df_test.h"
+#include "df_test_pg.h"
 #include "pipeline_def.h"
 #include "pipelines.h"
 
@@ -40,30 +41,6 @@ static const char def_text[] =
     " \"params\":{\"rows\":\"${steps.extract.result.rows_written}\"}},"
     "{\"name\":\"lineage\",\"type\":\"lineage\",\"connector\":\"noop\","
     " \"params\":{\"table\":\"${steps.extract.result.table}\"}}]}";
-
-/* url with its database replaced by dbname, as a conninfo string. */
-static void url_with_dbname(const char *url, const char *dbname, char *out, size_t len)
-{
-    PQconninfoOption *opts = PQconninfoParse(url, NULL);
-    size_t used = 0;
-
-    REQUIRE(opts != NULL);
-    out[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *value = strcmp(o->keyword, "dbname") == 0 ? dbname : o->val;
-        if (!value || !*value)
-            continue;
-        used += (size_t)snprintf(out + used, len - used, "%s='", o->keyword);
-        for (const char *p = value; *p && used + 3 < len; p++) {
-            if (*p == '\'' || *p == '\\')
-                out[used++] = '\\';
-            out[used++] = *p;
-        }
-        used += (size_t)snprintf(out + used, len - used, "' ");
-        REQUIRE(used < len);
-    }
-    PQconninfoFree(opts);
-}
 
 /* CREATE/DROP DATABASE take an identifier, not a value. */
 static df_code_t database_ddl(const char *verb, const char *suffix, df_error_t *err)
@@ -407,7 +384,7 @@ int main(void)
     for (char *p = db_name; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
     REQUIRE(database_ddl("CREATE DATABASE", "", &err) == DF_OK);
-    url_with_dbname(url, db_name, db_url, sizeof(db_url));
+    df_test_url_with_dbname(url, db_name, db_url, sizeof(db_url));
     pg = df_pg_new(db_url, &err);
     other = df_pg_new(db_url, &err);
     REQUIRE(pg && other && df_pg_migrate(pg, NULL, NULL, &err) == DF_OK);

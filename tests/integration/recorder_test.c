@@ -42,6 +42,7 @@
 #include "df_redis.h"
 #include "df_task.h"
 #include "df_test.h"
+#include "df_test_pg.h"
 #include "roles.h"
 
 #define TASKS       1000
@@ -67,30 +68,6 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
-}
-
-/* url with its database replaced by dbname, as a conninfo string. */
-static void url_with_dbname(const char *url, const char *dbname, char *out, size_t len)
-{
-    PQconninfoOption *opts = PQconninfoParse(url, NULL);
-    size_t used = 0;
-
-    REQUIRE(opts != NULL);
-    out[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *value = strcmp(o->keyword, "dbname") == 0 ? dbname : o->val;
-        if (!value || !*value)
-            continue;
-        used += (size_t)snprintf(out + used, len - used, "%s='", o->keyword);
-        for (const char *p = value; *p && used + 3 < len; p++) {
-            if (*p == '\'' || *p == '\\')
-                out[used++] = '\\';
-            out[used++] = *p;
-        }
-        used += (size_t)snprintf(out + used, len - used, "' ");
-        REQUIRE(used < len);
-    }
-    PQconninfoFree(opts);
 }
 
 /* The Redis URL of the stack with db REDIS_DB instead of its own. */
@@ -866,7 +843,7 @@ static void setup(void)
                 err.message);
         REQUIRE(false);
     }
-    url_with_dbname(base_db, db_name, db_url, sizeof(db_url));
+    df_test_url_with_dbname(base_db, db_name, db_url, sizeof(db_url));
     pg = df_pg_new(db_url, &err);
     REQUIRE(pg != NULL);
     REQUIRE(df_pg_migrate(pg, NULL, &applied, &err) == DF_OK);
