@@ -78,6 +78,12 @@ typedef bool (*df_ready_fn)(void *opaque, char *why, size_t why_len);
 bool df_metrics_listen(const char *listen, df_ready_fn ready, void *opaque, char *why,
                        size_t why_len);
 
+/* "host:port", "port" or ":port" (host an IPv4 address or "localhost";
+ * default 127.0.0.1) -> sa. false with why naming option and the value. */
+struct sockaddr_in;
+bool df_listen_parse(const char *listen, const char *option, struct sockaddr_in *sa, char *why,
+                     size_t why_len);
+
 /* Set (or replace) the /readyz callback of a running listener. */
 void df_metrics_set_ready(df_ready_fn ready, void *opaque);
 

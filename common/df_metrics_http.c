@@ -73,8 +73,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics, /healthz, /readyz\n");
 }
 
-/* "host:port", "port" or ":port" -> an IPv4 address. */
-static bool parse_listen(const char *listen, struct sockaddr_in *sa, char *why, size_t why_len)
+bool df_listen_parse(const char *listen, const char *option, struct sockaddr_in *sa, char *why,
+                     size_t why_len)
 {
     const char *colon = strrchr(listen, ':');
     char host[64] = "127.0.0.1";
@@ -85,15 +85,15 @@ static bool parse_listen(const char *listen, struct sockaddr_in *sa, char *why, 
     if (colon && colon != listen) {
         size_t n = (size_t)(colon - listen);
         if (n >= sizeof(host)) {
-            snprintf(why, why_len, "--metrics-listen: host too long in \"%s\"", listen);
+            snprintf(why, why_len, "%s: host too long in \"%s\"", option, listen);
             return false;
         }
         memcpy(host, listen, n);
         host[n] = '\0';
     }
     if (!*port_text || *end || port < 0 || port > 65535) {
-        snprintf(why, why_len,
-                 "--metrics-listen: expected host:port with a port 0-65535, got \"%s\"", listen);
+        snprintf(why, why_len, "%s: expected host:port with a port 0-65535, got \"%s\"", option,
+                 listen);
         return false;
     }
     memset(sa, 0, sizeof(*sa));
@@ -102,7 +102,7 @@ static bool parse_listen(const char *listen, struct sockaddr_in *sa, char *why, 
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof(host), "127.0.0.1");
     if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
-        snprintf(why, why_len, "--metrics-listen: expected an IPv4 address, got \"%s\"", host);
+        snprintf(why, why_len, "%s: expected an IPv4 address, got \"%s\"", option, host);
         return false;
     }
     return true;
@@ -118,7 +118,7 @@ bool df_metrics_listen(const char *listen, df_ready_fn ready, void *opaque, char
         snprintf(why, why_len, "the metrics listener is already running");
         return false;
     }
-    if (!listen || !parse_listen(listen, &sa, why, why_len))
+    if (!listen || !df_listen_parse(listen, "--metrics-listen", &sa, why, why_len))
         return false;
     ready_fn = ready;
     ready_opaque = opaque;

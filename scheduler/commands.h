@@ -14,4 +14,7 @@ int df_cmd_schedules(int argc, char **argv);
 /* pipelines add|list|run|show|runs|rerun|enable|disable ...  (cli_pipelines.c) */
 int df_cmd_pipelines(int argc, char **argv);
 
+/* tokens create|list|revoke ...  (api/api_tokens.c) */
+int df_cmd_tokens(int argc, char **argv);
+
 #endif

@@ -12,4 +12,7 @@ int df_role_recorder_run(const df_scheduler_config_t *cfg);
  * and the reconciler (cron_role.c). */
 int df_role_cron_run(const df_scheduler_config_t *cfg);
 
+/* api: the REST API and the status page (api/api_role.c). */
+int df_role_api_run(const df_scheduler_config_t *cfg);
+
 #endif

@@ -45,6 +45,7 @@ static const struct role {
 } roles[] = {
     { "recorder", df_role_recorder_run },
     { "cron", df_role_cron_run },
+    { "api", df_role_api_run },
 };
 #define NROLES (sizeof(roles) / sizeof(roles[0]))
 
@@ -82,10 +83,10 @@ static bool parse_roles(const char *text, bool enabled[NROLES])
             }
         }
         if (!found && len > 0) {
-            fprintf(
-                stderr,
-                "datafleet-scheduler: --roles: unknown role \"%.*s\" (expected: cron, recorder)\n",
-                (int)len, p);
+            fprintf(stderr,
+                    "datafleet-scheduler: --roles: unknown role \"%.*s\" (expected: cron, "
+                    "recorder, api)\n",
+                    (int)len, p);
             return false;
         }
         p = comma ? comma + 1 : NULL;

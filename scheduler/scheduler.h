@@ -23,6 +23,13 @@ typedef struct df_scheduler_config {
     int64_t stuck_running_ms;   /* running, lease gone, no event for this long: lost */
     /* schedules (schedules.c) */
     int64_t misfire_grace_ms; /* a slot later than this is missed (misfire policy) */
+    /* api role (api/) */
+    char *api_listen;
+    char *tls_cert, *tls_key;
+    int64_t api_body_limit; /* bytes */
+    int64_t api_rate;       /* requests per second per token */
+    int64_t api_burst;
+    int64_t api_threads;
 } df_scheduler_config_t;
 
 /* `migrate`: apply pending migrations. Returns an exit code. */

@@ -17,7 +17,7 @@
 static const df_option_t options[] = {
     DF_COMMON_OPTIONS(df_scheduler_config_t),
     { "roles", "DATAFLEET_ROLES", DF_OPT_STRING, "cron,recorder", 0, 0, NULL,
-      "roles this process runs, comma-separated (cron, recorder)",
+      "roles this process runs, comma-separated (cron, recorder, api)",
       offsetof(df_scheduler_config_t, roles), 0 },
     { "migrations-dir", "DATAFLEET_MIGRATIONS_DIR", DF_OPT_STRING, NULL, 0, 0, NULL,
       "folder of NNN_name.sql migrations (default: the installed schemas/sql)",
@@ -51,6 +51,26 @@ static const df_option_t options[] = {
       "a schedule's slot not fired within this long of its time is missed: its misfire policy "
       "decides whether it fires",
       offsetof(df_scheduler_config_t, misfire_grace_ms), 0 },
+    { "api-listen", "DATAFLEET_API_LISTEN", DF_OPT_STRING, "127.0.0.1:8470", 0, 0, NULL,
+      "address of the api role's REST API and status page, host:port (127.0.0.1: this host "
+      "only)",
+      offsetof(df_scheduler_config_t, api_listen), 0 },
+    { "tls-cert", "DATAFLEET_TLS_CERT", DF_OPT_STRING, NULL, 0, 0, NULL,
+      "PEM certificate (chain) file: the api role serves HTTPS (with --tls-key)",
+      offsetof(df_scheduler_config_t, tls_cert), 0 },
+    { "tls-key", "DATAFLEET_TLS_KEY", DF_OPT_STRING, NULL, 0, 0, NULL,
+      "PEM private key file of --tls-cert", offsetof(df_scheduler_config_t, tls_key), 0 },
+    { "api-body-limit", "DATAFLEET_API_BODY_LIMIT", DF_OPT_INT, "1048576", 1024, 67108864, NULL,
+      "largest request body the API reads, in bytes (larger: 413)",
+      offsetof(df_scheduler_config_t, api_body_limit), 0 },
+    { "api-rate", "DATAFLEET_API_RATE", DF_OPT_INT, "20", 1, 100000, NULL,
+      "requests per second each API token may make on average (more: 429 with Retry-After)",
+      offsetof(df_scheduler_config_t, api_rate), 0 },
+    { "api-burst", "DATAFLEET_API_BURST", DF_OPT_INT, "100", 1, 100000, NULL,
+      "requests an API token may make at once above --api-rate",
+      offsetof(df_scheduler_config_t, api_burst), 0 },
+    { "api-threads", "DATAFLEET_API_THREADS", DF_OPT_INT, "4", 1, 64, NULL,
+      "threads serving API requests", offsetof(df_scheduler_config_t, api_threads), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {
@@ -71,6 +91,7 @@ static const df_program_t program = {
                "             print an expression's next fire times\n"
                "  schedules list|add|show|pause|resume|delete|trigger ...\n"
                "  pipelines add|list|run|show|runs|rerun|enable|disable ...\n"
+               "  tokens create|list|revoke ...   the REST API's bearer tokens\n"
                "The cron, schedules and pipelines commands come first and take their\n"
                "own options (datafleet-scheduler schedules --help).\n",
     .options = options,
@@ -93,6 +114,8 @@ int main(int argc, char **argv)
         return df_cmd_schedules(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "pipelines") == 0)
         return df_cmd_pipelines(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "tokens") == 0)
+        return df_cmd_tokens(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof(cfg));
     parsed = df_program_start(&program, &cfg, &cfg.common, "scheduler", argc, argv, &args);
     if (parsed != DF_PARSE_RUN) {
