@@ -258,9 +258,10 @@ static void list_tasks(api_req_t *req, api_resp_t *resp)
  * cannot be asked: the history answers alone then). */
 static json_t *live_state(api_req_t *req, const char *id)
 {
-    static const char *const fields[] = { "state",      "attempt",    "worker",        "type",
-                                          "connector",  "rows",       "chunks",        "updated_at",
-                                          "started_at", "error_code", "error_message", NULL };
+    static const char *const fields[] = {
+        "state",      "attempt",    "worker",      "type",       "connector",     "rows", "chunks",
+        "updated_at", "started_at", "finished_at", "error_code", "error_message", NULL
+    };
     static const char *const numbers[] = { "attempt", "rows", "chunks", NULL };
     df_error_t err;
     redisReply *r;
@@ -289,10 +290,6 @@ static json_t *live_state(api_req_t *req, const char *id)
             continue;
         if (number) {
             json_object_set_new(live, k, json_integer(strtoll(v, NULL, 10)));
-        } else if (strcmp(k, "updated_at") == 0 || strcmp(k, "started_at") == 0) {
-            char ts[40];
-            df_time_format(strtoll(v, NULL, 10), ts, sizeof(ts));
-            json_object_set_new(live, k, json_string(ts));
         } else {
             json_object_set_new(live, k, json_string(v));
         }
