@@ -258,10 +258,10 @@ static void list_tasks(api_req_t *req, api_resp_t *resp)
  * cannot be asked: the history answers alone then). */
 static json_t *live_state(api_req_t *req, const char *id)
 {
-    static const char *const fields[] = {
-        "state",      "attempt",    "worker",      "type",       "connector",     "rows", "chunks",
-        "updated_at", "started_at", "finished_at", "error_code", "error_message", NULL
-    };
+    static const char *const fields[] = { "state",      "attempt",     "worker",     "type",
+                                          "connector",  "rows",        "chunks",     "updated_at",
+                                          "started_at", "finished_at", "error_code", "error",
+                                          NULL };
     static const char *const numbers[] = { "attempt", "rows", "chunks", NULL };
     df_error_t err;
     redisReply *r;
