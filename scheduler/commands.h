@@ -14,4 +14,10 @@ int df_cmd_schedules(int argc, char **argv);
 /* pipelines add|list|run|show|runs|rerun|enable|disable ...  (cli_pipelines.c) */
 int df_cmd_pipelines(int argc, char **argv);
 
+/* dlq list|show|requeue|purge ...  (cli_dlq.c) */
+int df_cmd_dlq(int argc, char **argv);
+
+/* workers [--stale DURATION] [--json]  (cli_workers.c) */
+int df_cmd_workers(int argc, char **argv);
+
 #endif
