@@ -271,12 +271,13 @@ static json_t *requeue_task(PGresult *row, int64_t id, const char *requeued_by, 
         json_object_set_new(labels, DF_DLQ_REQUEUED_LABEL, json_string(old_id));
 
     if (df_task_validate(task, err) != DF_OK) {
-        char why[DF_ERR_MSG_MAX];
+        char why[DF_ERR_MSG_MAX], field[DF_ERR_FIELD_MAX];
         snprintf(why, sizeof(why), "%s", err->message);
-        df_error_set(err, DF_ERR_INVALID, err->field,
+        snprintf(field, sizeof(field), "%s", err->field);
+        df_error_set(err, DF_ERR_INVALID, field,
                      "DLQ message %lld cannot be requeued: its payload is not a valid task: "
                      "%s%s%s",
-                     (long long)id, err->field, err->field[0] ? ": " : "", why);
+                     (long long)id, field, field[0] ? ": " : "", why);
         json_decref(task);
         return NULL;
     }
