@@ -388,15 +388,14 @@ static void test_dlq_requeue(void)
         .partitions = PARTITIONS,
         .ensure_topics = true,
     };
-    char sql[128], new_id[DF_ID_BUF] = "", value[256];
+    char id_text[32], new_id[DF_ID_BUF] = "", value[256];
     const char *topics[1] = { export_topic };
     json_t *done = NULL, *seen = NULL;
     df_kafka_consumer_t *c;
     df_error_t err;
     int64_t id, deadline;
 
-    snprintf(sql, sizeof(sql), "SELECT id FROM dlq_messages WHERE task_id IS NOT NULL");
-    id = dlq_id_where(sql);
+    id = dlq_id_where("SELECT id FROM dlq_messages WHERE task_id IS NOT NULL");
     REQUIRE(id > 0);
     df_error_init(&err);
     CHECK_MSG(df_dlq_requeue(pg, &kafka, id, "dlq_test", 30000, &done, &err) == DF_OK, "%s",
@@ -435,10 +434,10 @@ static void test_dlq_requeue(void)
     CHECK(seen && df_task_validate(seen, &err) == DF_OK);
     json_decref(seen);
 
-    snprintf(sql, sizeof(sql), "%lld", (long long)id);
+    snprintf(id_text, sizeof(id_text), "%lld", (long long)id);
     text_value("SELECT state || '/' || requeued_as || '/' || (requeued_at IS NOT NULL)"
                " FROM dlq_messages WHERE id = $1::bigint",
-               sql, value, sizeof(value));
+               id_text, value, sizeof(value));
     {
         char want[128];
         snprintf(want, sizeof(want), "requeued/%s/true", new_id);
