@@ -79,7 +79,7 @@ static const df_option_t requeue_options[] = {
 static const df_option_t purge_options[] = {
     DF_COMMON_OPTIONS(dlq_cli_config_t),
     { "before", NULL, DF_OPT_STRING, NULL, 0, 0, NULL,
-      "purge the messages recorded before TIME (RFC 3339, or a duration ago: 7d is 168h)",
+      "purge the messages recorded before TIME (RFC 3339, or a duration ago: 90m, 168h)",
       offsetof(dlq_cli_config_t, before), 0 },
     { "all", NULL, DF_OPT_BOOL, "false", 0, 0, NULL,
       "purge every message (with --state / --task-id: every matching one)",

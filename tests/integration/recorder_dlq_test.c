@@ -232,12 +232,13 @@ static void test_dlq_recorded_once(void)
     send_msg(dlq_topic, valid_task_id, strlen(valid_task_id), task_text, strlen(task_text),
              dlq_headers("attempts_exhausted", "http: 503 from the platform"));
     send_msg(dlq_topic, "k-json", 6, "{\"task_id\": oops", 16,
-             dlq_headers("not_json", "payload is not JSON"));
+             dlq_headers("invalid_json", "payload is not JSON"));
     send_msg(dlq_topic, junk_key, sizeof(junk_key), junk, sizeof(junk),
-             dlq_headers("not_json", "binary"));
+             dlq_headers("invalid_json", "binary"));
     memset(big, 'a', BIG_BYTES);
     big[BIG_BYTES] = '\0';
-    send_msg(dlq_topic, "k-big", 5, big, BIG_BYTES, dlq_headers("too_large", "message too large"));
+    send_msg(dlq_topic, "k-big", 5, big, BIG_BYTES,
+             dlq_headers("message_too_large", "message too large"));
     free(big);
     flush_producer();
 
@@ -258,7 +259,7 @@ static void test_dlq_recorded_once(void)
     text_value(
         "SELECT payload_encoding || '/' || payload || '/' || key || '/' || payload_bytes"
         " || '/' || (task_id IS NULL) FROM dlq_messages WHERE reason = $1 AND error = 'binary'",
-        "not_json", value, sizeof(value));
+        "invalid_json", value, sizeof(value));
     CHECK_STR(value, "base64/AP/+eACAww==/base64:/wAB/7/true");
     text_value("SELECT payload_encoding || '/' || payload || '/' || (task_id IS NULL) FROM"
                " dlq_messages WHERE key = $1",
@@ -504,7 +505,7 @@ static void test_dlq_purge(void)
     CHECK_STR(json_string_value(json_object_get(one, "state")), "purged");
     CHECK_STR(json_string_value(json_object_get(one, "payload")), "");
     CHECK_INT(json_object_size(json_object_get(one, "headers")), 0);
-    CHECK_STR(json_string_value(json_object_get(one, "reason")), "too_large");
+    CHECK_STR(json_string_value(json_object_get(one, "reason")), "message_too_large");
     CHECK(json_is_string(json_object_get(one, "purged_at")));
     json_decref(one);
     CHECK(df_dlq_purge(pg, id, NULL, &purged, &err) == DF_OK);
