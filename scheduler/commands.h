@@ -16,5 +16,10 @@ int df_cmd_pipelines(int argc, char **argv);
 
 /* tokens create|list|revoke ...  (api/api_tokens.c) */
 int df_cmd_tokens(int argc, char **argv);
+/* dlq list|show|requeue|purge ...  (cli_dlq.c) */
+int df_cmd_dlq(int argc, char **argv);
+
+/* workers [--stale DURATION] [--json]  (cli_workers.c) */
+int df_cmd_workers(int argc, char **argv);
 
 #endif

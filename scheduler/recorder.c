@@ -1,9 +1,15 @@
 /* recorder: the recorder role of datafleet-scheduler. It consumes the
  * events topic and writes the PostgreSQL history (`tasks`, latest state;
- * `task_events`, every event once), in batches of up to batch_size events
- * or batch_wait_ms, one transaction each (recorder_sql.c). Offsets are
- * stored only after the COMMIT, so an event is recorded at least once and,
- * being keyed by event_id, stored once.
+ * `task_events`, every event once; `task_logs`, a line per event), in
+ * batches of up to batch_size messages or batch_wait_ms, one transaction
+ * each (recorder_sql.c). Offsets are stored only after the COMMIT, so an
+ * event is recorded at least once and, being keyed by event_id, stored
+ * once.
+ *
+ * The same consumer also reads the DLQ topic (one subscription, one
+ * batch): its messages become `dlq_messages` rows (recorder_dlq.c) in the
+ * same transaction, keyed by (topic, partition, offset), so the outage,
+ * pause and offset rules below hold for both topics alike.
  *
  * Invalid messages are logged and skipped; they never block a partition.
  * When PostgreSQL is unavailable the batch stays in memory, the assigned
@@ -41,18 +47,20 @@
 
 /* One consumed message of the open batch. */
 typedef struct entry {
+    bool dlq; /* from the DLQ topic (record: a dlq_messages row) */
     int32_t partition;
     int64_t offset;
     json_t *record; /* NULL: skipped (invalid, or refused by PostgreSQL) */
 } entry_t;
 
 typedef struct counts {
-    unsigned long long recorded, duplicates, skipped, batches;
+    unsigned long long recorded, duplicates, skipped, batches, dlq;
 } counts_t;
 
 typedef struct recorder {
     const df_scheduler_config_t *cfg;
-    char topic[DF_KAFKA_TOPIC_MAX];
+    char topic[DF_KAFKA_TOPIC_MAX];     /* events */
+    char dlq_topic[DF_KAFKA_TOPIC_MAX]; /* dead letters */
     df_kafka_consumer_t *consumer;
     df_pg_t *pg;
     df_recorder_redis_t *redis;
@@ -86,9 +94,9 @@ static void log_counts(recorder_t *r, bool now)
     if (!now && t - r->counts_since_ms < STATS_EVERY_MS)
         return;
     if (c->batches || c->skipped)
-        df_info("recorder: %llu events recorded, %llu duplicates ignored, %llu skipped, in %llu "
-                "batches (last %lld s)",
-                c->recorded, c->duplicates, c->skipped, c->batches,
+        df_info("recorder: %llu events recorded, %llu duplicates ignored, %llu skipped, %llu DLQ "
+                "messages recorded, in %llu batches (last %lld s)",
+                c->recorded, c->duplicates, c->skipped, c->dlq, c->batches,
                 (long long)((t - r->counts_since_ms) / 1000));
     memset(c, 0, sizeof(*c));
     r->counts_since_ms = t;
@@ -96,18 +104,18 @@ static void log_counts(recorder_t *r, bool now)
 }
 
 /* A message that is not recorded: warn with where it is (paced). */
-static void log_skip(recorder_t *r, int32_t partition, int64_t offset, const char *why,
-                     const char *detail)
+static void log_skip(recorder_t *r, const entry_t *e, const char *why, const char *detail)
 {
     char where[96];
 
     r->counts.skipped++;
     if (r->skip_warnings++ >= SKIP_WARNS_PER_MINUTE)
         return;
-    snprintf(where, sizeof(where), "{\"partition\":%d,\"offset\":%lld}", (int)partition,
-             (long long)offset);
+    snprintf(where, sizeof(where), "{\"partition\":%d,\"offset\":%lld}", (int)e->partition,
+             (long long)e->offset);
     df_log_write_kv(DF_LOG_WARN, where, "skipping the message at %s [%d] offset %lld: %s: %s",
-                    r->topic, (int)partition, (long long)offset, why, detail);
+                    e->dlq ? r->dlq_topic : r->topic, (int)e->partition, (long long)e->offset, why,
+                    detail);
 }
 
 /* ---- Kafka ----------------------------------------------------------------- */
@@ -144,6 +152,7 @@ static void pause_assigned(recorder_t *r, bool pause)
 static void store_offsets(recorder_t *r)
 {
     struct next_offset {
+        bool dlq;
         int32_t partition;
         int64_t next;
     } *parts = calloc(r->n, sizeof(*parts));
@@ -157,17 +166,18 @@ static void store_offsets(recorder_t *r)
     }
     for (size_t i = 0; i < r->n; i++) {
         size_t j = 0;
-        while (j < nparts && parts[j].partition != r->batch[i].partition)
+        while (j < nparts &&
+               (parts[j].partition != r->batch[i].partition || parts[j].dlq != r->batch[i].dlq))
             j++;
         if (j == nparts)
-            parts[nparts++] = (struct next_offset){ r->batch[i].partition, 0 };
+            parts[nparts++] = (struct next_offset){ r->batch[i].dlq, r->batch[i].partition, 0 };
         if (r->batch[i].offset + 1 > parts[j].next)
             parts[j].next = r->batch[i].offset + 1;
     }
     for (size_t j = 0; j < nparts; j++) {
         df_error_init(&err);
-        if (df_kafka_consumer_store(r->consumer, r->topic, parts[j].partition, parts[j].next,
-                                    &err) == DF_OK)
+        if (df_kafka_consumer_store(r->consumer, parts[j].dlq ? r->dlq_topic : r->topic,
+                                    parts[j].partition, parts[j].next, &err) == DF_OK)
             continue;
         if (err.code == DF_ERR_CONFLICT)
             df_debug("%s", err.message);
@@ -212,18 +222,30 @@ static bool take(recorder_t *r, const rd_kafka_message_t *msg)
     if (r->n == 0)
         r->batch_opened_ms = df_mono_ms();
     e = &r->batch[r->n++];
+    e->dlq = strcmp(rd_kafka_topic_name(msg->rkt), r->dlq_topic) == 0;
     e->partition = msg->partition;
     e->offset = msg->offset;
     e->record = NULL;
+    if (e->dlq) {
+        /* Every dead letter is kept, whatever it holds. */
+        df_error_init(&err);
+        e->record = df_recorder_dlq_record_new(msg, &err);
+        if (!e->record) {
+            r->n--;
+            df_error("recorder: %s recording a DLQ message", err.message);
+            return false;
+        }
+        return true;
+    }
 
     if (df_kafka_header_get(msg, DF_KAFKA_HEADER_SCHEMA, schema, sizeof(schema)) &&
         strcmp(schema, DF_EVENT_SCHEMA) != 0) {
-        log_skip(r, e->partition, e->offset, "not an event message (schema header)", schema);
+        log_skip(r, e, "not an event message (schema header)", schema);
         return true;
     }
     event = msg->payload ? json_loadb(msg->payload, msg->len, 0, &jerr) : NULL;
     if (!event) {
-        log_skip(r, e->partition, e->offset, "not JSON", msg->payload ? jerr.text : "empty");
+        log_skip(r, e, "not JSON", msg->payload ? jerr.text : "empty");
         return true;
     }
     df_error_init(&err);
@@ -240,7 +262,7 @@ static bool take(recorder_t *r, const rd_kafka_message_t *msg)
     if (!e->record) {
         snprintf(detail, sizeof(detail), "%s%s%s", err.field, err.field[0] ? ": " : "",
                  err.message);
-        log_skip(r, e->partition, e->offset, "not a valid " DF_EVENT_SCHEMA, detail);
+        log_skip(r, e, "not a valid " DF_EVENT_SCHEMA, detail);
     }
     json_decref(event);
     return true;
@@ -265,22 +287,26 @@ static bool drop_refused(recorder_t *r, df_error_t *err)
         entry_t *e = &r->batch[i];
         json_t *one;
         PGresult *rows = NULL;
-        long long inserted;
+        long long inserted, dlq_inserted;
+        json_t *none;
         df_code_t rc;
 
         if (!e->record)
             continue;
         one = json_array();
+        none = json_array();
         json_array_append(one, e->record);
         df_error_init(err);
-        rc = df_recorder_sql_write(r->pg, one, &rows, &inserted, err);
+        rc = df_recorder_sql_write(r->pg, e->dlq ? none : one, e->dlq ? one : none, &rows,
+                                   &inserted, &dlq_inserted, err);
         json_decref(one);
+        json_decref(none);
         PQclear(rows);
         if (rc == DF_OK)
             continue;
         if (!refused_data(err) || !df_pg_connected(r->pg))
             return false;
-        log_skip(r, e->partition, e->offset, "refused by PostgreSQL", err->message);
+        log_skip(r, e, "refused by PostgreSQL", err->message);
         json_decref(e->record);
         e->record = NULL;
     }
@@ -306,7 +332,7 @@ static void outage_begin(recorder_t *r, const df_error_t *err)
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
-static df_metric_t *events_metric, *batch_metric, *lag_metric;
+static df_metric_t *events_metric, *dlq_metric, *batch_metric, *lag_metric;
 
 static void init_metrics(void)
 {
@@ -322,8 +348,14 @@ static void init_metrics(void)
     lag_metric = df_metric_gauge(
         "datafleet_recorder_lag_seconds",
         "Age of the newest event in the last batch written: how far the history is behind.", "");
+    dlq_metric = df_metric_counter("datafleet_recorder_dlq_messages_total",
+                                   "Messages of the DLQ topic the recorder wrote to dlq_messages "
+                                   "(new: stored; duplicate: already there).",
+                                   "result");
     df_metric_inc(events_metric, 0, "new");
     df_metric_inc(events_metric, 0, "duplicate");
+    df_metric_inc(dlq_metric, 0, "new");
+    df_metric_inc(dlq_metric, 0, "duplicate");
 }
 
 /* Metrics of a written batch; newest_ms is the latest event `at` in it. */
@@ -341,12 +373,12 @@ static void count_batch(size_t valid, long long inserted, int64_t newest_ms)
  * PostgreSQL failed (the batch is kept and an outage begun or extended). */
 static bool flush(recorder_t *r)
 {
-    json_t *records;
+    json_t *records, *dlq;
     PGresult *rows = NULL;
-    long long inserted = 0;
+    long long inserted = 0, dlq_inserted = 0;
     df_error_t err;
     int64_t t0 = df_mono_ms();
-    size_t valid;
+    size_t valid, dead_letters;
     bool retried = false;
     int64_t newest_ms = 0;
 
@@ -354,23 +386,34 @@ static bool flush(recorder_t *r)
         return true;
 again:
     records = json_array();
-    if (!records)
+    dlq = json_array();
+    if (!records || !dlq) {
+        json_decref(records);
+        json_decref(dlq);
         return false;
+    }
     for (size_t i = 0; i < r->n; i++) {
         int64_t at;
         if (!r->batch[i].record)
             continue;
+        if (r->batch[i].dlq) {
+            json_array_append(dlq, r->batch[i].record);
+            continue;
+        }
         json_array_append(records, r->batch[i].record);
         if (df_time_parse(json_string_value(json_object_get(r->batch[i].record, "at")), &at) &&
             at > newest_ms)
             newest_ms = at;
     }
     valid = json_array_size(records);
+    dead_letters = json_array_size(dlq);
     df_error_init(&err);
-    if (valid > 0 && df_recorder_sql_write(r->pg, records, &rows, &inserted, &err) != DF_OK) {
+    if (valid + dead_letters > 0 && df_recorder_sql_write(r->pg, records, dlq, &rows, &inserted,
+                                                          &dlq_inserted, &err) != DF_OK) {
         json_decref(records);
+        json_decref(dlq);
         if (!retried && refused_data(&err) && df_pg_connected(r->pg)) {
-            df_warn("PostgreSQL refused a batch (%s): looking for the events to blame",
+            df_warn("PostgreSQL refused a batch (%s): looking for the messages to blame",
                     err.message);
             retried = true;
             if (drop_refused(r, &err))
@@ -380,14 +423,23 @@ again:
         return false;
     }
     json_decref(records);
+    json_decref(dlq);
     r->counts.recorded += (unsigned long long)inserted;
     r->counts.duplicates += (unsigned long long)valid - (unsigned long long)inserted;
+    r->counts.dlq += (unsigned long long)dlq_inserted;
     r->counts.batches++;
-    count_batch(valid, inserted, newest_ms);
+    if (valid > 0)
+        count_batch(valid, inserted, newest_ms);
+    if (dead_letters > 0) {
+        df_metric_inc(dlq_metric, (double)dlq_inserted, "new");
+        df_metric_inc(dlq_metric, (double)((long long)dead_letters - dlq_inserted), "duplicate");
+    }
     store_offsets(r);
     df_recorder_redis_restore(r->redis, rows);
-    df_debug("recorder batch: %zu messages, %zu events, %lld new, %d tasks, %lld ms", r->n, valid,
-             inserted, rows ? PQntuples(rows) : 0, (long long)(df_mono_ms() - t0));
+    df_debug("recorder batch: %zu messages, %zu events, %lld new, %zu DLQ messages, %lld new, %d "
+             "tasks, %lld ms",
+             r->n, valid, inserted, dead_letters, dlq_inserted, rows ? PQntuples(rows) : 0,
+             (long long)(df_mono_ms() - t0));
     PQclear(rows);
     clear_batch(r);
     return true;
@@ -489,21 +541,20 @@ static bool connect_pg(recorder_t *r, df_error_t *err)
     return false;
 }
 
-/* Make sure the events topic exists, waiting while Kafka is unreachable. */
-static bool ensure_topic(recorder_t *r, int partitions, df_error_t *err)
+/* Make sure a topic exists, waiting while Kafka is unreachable. */
+static bool ensure_topic(recorder_t *r, const char *topic, int partitions, df_error_t *err)
 {
     rd_kafka_t *rk = df_kafka_consumer_handle(r->consumer);
     bool warned = false;
 
     while (!df_program_stopping()) {
         df_error_init(err);
-        if (df_kafka_topic_create(rk, r->topic, partitions, -1, TOPIC_CREATE_MS, NULL, err) ==
-            DF_OK)
+        if (df_kafka_topic_create(rk, topic, partitions, -1, TOPIC_CREATE_MS, NULL, err) == DF_OK)
             return true;
         if (err->code == DF_ERR_INVALID)
             return false;
         if (!warned)
-            df_warn("recorder: waiting for Kafka to have topic %s: %s", r->topic, err->message);
+            df_warn("recorder: waiting for Kafka to have topic %s: %s", topic, err->message);
         warned = true;
         sleep_ms(1000);
     }
@@ -516,10 +567,11 @@ static bool ensure_topic(recorder_t *r, int partitions, df_error_t *err)
 static bool start(recorder_t *r, df_error_t *err)
 {
     df_kafka_config_t kafka;
-    const char *topics[1] = { r->topic };
+    const char *topics[2] = { r->topic, r->dlq_topic };
 
     if (!config_ok(r->cfg, &kafka, err) ||
-        df_kafka_topic_name(&kafka, DF_KAFKA_TOPIC_EVENTS, r->topic, sizeof(r->topic), err))
+        df_kafka_topic_name(&kafka, DF_KAFKA_TOPIC_EVENTS, r->topic, sizeof(r->topic), err) ||
+        df_kafka_topic_name(&kafka, DF_KAFKA_TOPIC_DLQ, r->dlq_topic, sizeof(r->dlq_topic), err))
         return false;
     if (r->cfg->common.redis_url && *r->cfg->common.redis_url) {
         r->redis = df_recorder_redis_new(r->cfg->common.redis_url, err);
@@ -529,9 +581,10 @@ static bool start(recorder_t *r, df_error_t *err)
         df_warn("recorder: no Redis URL: live status is not restored");
     }
     r->consumer = df_kafka_consumer_new(&kafka, r->cfg->recorder_group, on_rebalance, r, err);
-    if (!r->consumer || !connect_pg(r, err) || !ensure_topic(r, kafka.partitions, err))
+    if (!r->consumer || !connect_pg(r, err) || !ensure_topic(r, r->topic, kafka.partitions, err) ||
+        !ensure_topic(r, r->dlq_topic, kafka.partitions, err))
         return false;
-    return df_kafka_consumer_subscribe(r->consumer, topics, 1, err) == DF_OK;
+    return df_kafka_consumer_subscribe(r->consumer, topics, 2, err) == DF_OK;
 }
 
 /* One turn of the loop: poll one message (or time out), flush when the
@@ -616,10 +669,10 @@ int df_role_recorder_run(const df_scheduler_config_t *cfg)
     init_metrics();
     df_error_init(&err);
     if (start(&r, &err)) {
-        df_info("recorder: recording %s into PostgreSQL %s (group %s, batches of %lld events or "
-                "%lld ms)",
-                r.topic, df_pg_where(r.pg), cfg->recorder_group, (long long)cfg->batch_size,
-                (long long)cfg->batch_wait_ms);
+        df_info("recorder: recording %s and %s into PostgreSQL %s (group %s, batches of %lld "
+                "messages or %lld ms)",
+                r.topic, r.dlq_topic, df_pg_where(r.pg), cfg->recorder_group,
+                (long long)cfg->batch_size, (long long)cfg->batch_wait_ms);
         while (!df_program_stopping() && !r.failed)
             step(&r);
         stop(&r);

@@ -1,13 +1,16 @@
-/* recorder: what the recorder role's three files share. recorder.c runs the
- * loop (events topic, batches, offsets, PostgreSQL outages);
- * recorder_sql.c turns events into the rows of `tasks` and `task_events`
- * and writes a batch in one transaction; recorder_redis.c restores the live
- * status (df:task:{id}) that Redis lost, from what PostgreSQL holds. */
+/* recorder: what the recorder role's files share. recorder.c runs the loop
+ * (events and DLQ topics, batches, offsets, PostgreSQL outages);
+ * recorder_sql.c turns events into the rows of `tasks`, `task_events` and
+ * `task_logs` and writes a batch in one transaction; recorder_log.c words
+ * the log line of an event; recorder_dlq.c turns a DLQ message into a
+ * `dlq_messages` row; recorder_redis.c restores the live status
+ * (df:task:{id}) that Redis lost, from what PostgreSQL holds. */
 #ifndef DF_RECORDER_H
 #define DF_RECORDER_H
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 
 #include "df_error.h"
 #include "df_pg.h"
@@ -46,24 +49,49 @@ enum {
  * value is out of what the tables accept. */
 json_t *df_recorder_record_new(const json_t *event, df_error_t *err);
 
-/* Record a batch (records: a JSON array of df_recorder_record_new objects,
- * borrowed) in one transaction: upsert the `tasks` rows (latest state wins),
- * insert the delayed re-publishes that new `retrying` events and poll
- * hand-offs (`progress` events carrying a task with `poll`) ask for into
- * `delayed_tasks`, then insert the events into `task_events` (duplicates
- * ignored). On DF_OK,
- * *tasks gets the batch's task rows after the upsert (the
- * DF_RECORDER_COL_* columns; caller PQclears) and *inserted the number of
- * events that were new. On failure the transaction is rolled back (or gone
+/* Record a batch (records: a JSON array of df_recorder_record_new objects;
+ * dlq: one of df_recorder_dlq_record_new objects, may be NULL or empty;
+ * both borrowed) in one transaction: upsert the `tasks` rows (latest state
+ * wins), insert the delayed re-publishes that new `retrying` events and
+ * poll hand-offs (`progress` events carrying a task with `poll`) ask for
+ * into `delayed_tasks`, insert the events into `task_events` (duplicates
+ * ignored), their log lines into `task_logs` (one per event id), and the
+ * DLQ messages into `dlq_messages` (one per topic, partition and offset).
+ * On DF_OK, *tasks gets the batch's task rows after the upsert (the
+ * DF_RECORDER_COL_* columns; caller PQclears; NULL when records is empty),
+ * *inserted the number of events that were new and *dlq_inserted the DLQ
+ * messages that were. On failure the transaction is rolled back (or gone
  * with the connection) and err says why (retryable for connection-type
  * failures). */
-df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, PGresult **tasks,
-                                long long *inserted, df_error_t *err);
+df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, const json_t *dlq,
+                                PGresult **tasks, long long *inserted, long long *dlq_inserted,
+                                df_error_t *err);
 
 /* Task rows (DF_RECORDER_COL_* columns) updated in the last
  * DF_RECORDER_KEEP_S seconds with task_id > after ("" for the first page),
  * in task_id order, at most limit. Caller PQclears; NULL with err set. */
 PGresult *df_recorder_sql_recent(df_pg_t *pg, const char *after, int limit, df_error_t *err);
+
+/* ---- recorder_log.c -------------------------------------------------------- */
+
+#define DF_RECORDER_LOG_LINE_MAX 4608 /* an error message is at most 4096 bytes */
+
+/* The task_logs line of an event (borrowed, valid under the event schema),
+ * e.g. "attempt 2 started on worker w-1", "progress: 20000 rows",
+ * "attempt 1 failed: http: 503 ...; retrying in 5000 ms", written into buf
+ * (cut to len). Returns its level: "error" (failed, dead), "warn"
+ * (retrying, cancelled) or "info" (static). */
+const char *df_recorder_log_line(const json_t *event, char *buf, size_t len);
+
+/* ---- recorder_dlq.c -------------------------------------------------------- */
+
+/* The dlq_messages record of a message of the DLQ topic (borrowed): topic,
+ * partition, offset, key, payload (text or base64, cut to
+ * DF_DLQ_PAYLOAD_MAX), headers, the dlq_reason / dlq_error / dlq_worker
+ * headers, Kafka's timestamp and the task id when the payload has one.
+ * Any message makes a record. New object (caller json_decref), or NULL
+ * with err set (DF_ERR_NOMEM). */
+json_t *df_recorder_dlq_record_new(const rd_kafka_message_t *msg, df_error_t *err);
 
 /* ---- recorder_redis.c ---------------------------------------------------- */
 

@@ -1,8 +1,9 @@
 /* recorder_sql: the recorder's PostgreSQL side (see recorder.h): events
  * turned into records, and a batch of records written in one transaction
- * by three statements that each take the whole batch as one JSON array:
- * the tasks' latest state, the delayed re-publishes some events ask for
- * (retries and polls, docs/RETRIES.md), and the events themselves. */
+ * by statements that each take the whole batch as one JSON array: the
+ * tasks' latest state, the delayed re-publishes some events ask for
+ * (retries and polls, docs/RETRIES.md), the events themselves, their log
+ * lines (task_logs), and the batch's DLQ messages (dlq_messages). */
 #include "recorder.h"
 
 #include <limits.h>
@@ -160,6 +161,37 @@ static const char insert_events_sql[] =
     "  ORDER BY event_id"
     " ON CONFLICT (event_id) DO NOTHING";
 
+/* (4) One log line per event (df_recorder_log_line), keyed by the event's
+ * id: an event recorded twice keeps its one line. Runs after (1), which
+ * made the tasks rows the lines refer to; inserted in event order so that
+ * ids follow it within a batch. */
+static const char insert_logs_sql[] =
+    "INSERT INTO task_logs (task_id, attempt, at, level, message, event_id)"
+    " SELECT task_id, attempt, at, log_level, log_message, event_id"
+    "   FROM jsonb_to_recordset($1::jsonb) AS e ("
+    "        event_id text, task_id text, attempt integer, at timestamptz, log_level text,"
+    "        log_message text)"
+    "  WHERE log_message IS NOT NULL"
+    "  ORDER BY at, event_id"
+    " ON CONFLICT (event_id) DO NOTHING";
+
+/* (5) The messages of the DLQ topic (df_recorder_dlq_record_new), once per
+ * (topic, partition, offset). */
+static const char insert_dlq_sql[] =
+    "INSERT INTO dlq_messages (topic, partition, \"offset\", task_id, reason, error, worker, key,"
+    "                          payload, payload_encoding, payload_truncated, payload_bytes,"
+    "                          headers, produced_at)"
+    " SELECT topic, partition, \"offset\", task_id, reason, error, worker, key, payload,"
+    "        payload_encoding, payload_truncated, payload_bytes, COALESCE(headers, '{}'),"
+    "        produced_at"
+    "   FROM jsonb_to_recordset($1::jsonb) AS d ("
+    "        topic text, partition integer, \"offset\" bigint, task_id text, reason text,"
+    "        error text, worker text, key text, payload text, payload_encoding text,"
+    "        payload_truncated boolean, payload_bytes integer, headers jsonb,"
+    "        produced_at timestamptz)"
+    "  ORDER BY topic, partition, \"offset\""
+    " ON CONFLICT (topic, partition, \"offset\") DO NOTHING";
+
 static const char recent_tasks_sql[] =
     "SELECT " TASK_ROW_COLUMNS " FROM tasks"
     " WHERE updated_at >= now() - make_interval(secs => $2::integer) AND task_id > $1"
@@ -314,6 +346,12 @@ json_t *df_recorder_record_new(const json_t *event, df_error_t *err)
     copy_field(rec, event, "error");
     copy_field(rec, event, "result");
     set_string(rec, "at", at);
+    {
+        char line[DF_RECORDER_LOG_LINE_MAX];
+        const char *level = df_recorder_log_line(event, line, sizeof(line));
+        set_string(rec, "log_level", level);
+        set_string(rec, "log_message", line);
+    }
     if (json_is_object(task)) {
         int64_t at_ms = 0;
         json_t *delay;
@@ -326,28 +364,42 @@ json_t *df_recorder_record_new(const json_t *event, df_error_t *err)
     return rec;
 }
 
-df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, PGresult **tasks,
-                                long long *inserted, df_error_t *err)
+df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, const json_t *dlq,
+                                PGresult **tasks, long long *inserted, long long *dlq_inserted,
+                                df_error_t *err)
 {
     char *text = json_dumps(records, JSON_COMPACT);
+    char *dlq_text = json_array_size(dlq) > 0 ? json_dumps(dlq, JSON_COMPACT) : NULL;
     const char *params[1] = { text };
+    const char *dlq_params[1] = { dlq_text };
     PGresult *rows = NULL;
     df_error_t ignored;
 
     *tasks = NULL;
     *inserted = 0;
-    if (!text)
+    *dlq_inserted = 0;
+    if (!text || (json_array_size(dlq) > 0 && !dlq_text)) {
+        free(text);
+        free(dlq_text);
         return df_error_set(err, DF_ERR_NOMEM, NULL, "out of memory encoding a batch");
+    }
     if (df_pg_begin(pg, err) != DF_OK)
         goto fail;
-    rows = df_pg_exec(pg, upsert_tasks_sql, 1, params, err);
-    if (!rows)
+    if (json_array_size(records) > 0) {
+        rows = df_pg_exec(pg, upsert_tasks_sql, 1, params, err);
+        if (!rows)
+            goto fail;
+        if (df_pg_run(pg, insert_delayed_sql, 1, params, NULL, err) != DF_OK ||
+            df_pg_run(pg, insert_events_sql, 1, params, inserted, err) != DF_OK ||
+            df_pg_run(pg, insert_logs_sql, 1, params, NULL, err) != DF_OK)
+            goto fail;
+    }
+    if (dlq_text && df_pg_run(pg, insert_dlq_sql, 1, dlq_params, dlq_inserted, err) != DF_OK)
         goto fail;
-    if (df_pg_run(pg, insert_delayed_sql, 1, params, NULL, err) != DF_OK ||
-        df_pg_run(pg, insert_events_sql, 1, params, inserted, err) != DF_OK ||
-        df_pg_commit(pg, err) != DF_OK)
+    if (df_pg_commit(pg, err) != DF_OK)
         goto fail;
     free(text);
+    free(dlq_text);
     *tasks = rows;
     return DF_OK;
 
@@ -356,7 +408,9 @@ fail:
     df_pg_rollback(pg, &ignored);
     PQclear(rows);
     free(text);
+    free(dlq_text);
     *inserted = 0;
+    *dlq_inserted = 0;
     return err->code ? err->code : DF_ERR_PG;
 }
 

@@ -1,8 +1,9 @@
 /* datafleet-scheduler: the control plane. Commands:
  *   run        run the roles (cron and recorder by default)
  *   migrate    apply the PostgreSQL migrations and exit
- *   cron, schedules, pipelines   tools with options of their own
- *              (commands.h); they must come first on the command line */
+ *   cron, schedules, pipelines, dlq, workers   tools with options of
+ *              their own (commands.h); they must come first on the command
+ *              line */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,8 +93,10 @@ static const df_program_t program = {
                "  schedules list|add|show|pause|resume|delete|trigger ...\n"
                "  pipelines add|list|run|show|runs|rerun|enable|disable ...\n"
                "  tokens create|list|revoke ...   the REST API's bearer tokens\n"
-               "The cron, schedules and pipelines commands come first and take their\n"
-               "own options (datafleet-scheduler schedules --help).\n",
+               "  dlq list|show|requeue|purge ...   the dead letters (docs/DLQ.md)\n"
+               "  workers    the workers and their heartbeats\n"
+               "The cron, schedules, pipelines, tokens, dlq and workers commands come first\n"
+               "and take their own options (datafleet-scheduler schedules --help).\n",
     .options = options,
     .n_options = sizeof(options) / sizeof(options[0]),
     .exit_codes = exit_codes,
@@ -116,6 +119,10 @@ int main(int argc, char **argv)
         return df_cmd_pipelines(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "tokens") == 0)
         return df_cmd_tokens(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "dlq") == 0)
+        return df_cmd_dlq(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "workers") == 0)
+        return df_cmd_workers(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof(cfg));
     parsed = df_program_start(&program, &cfg, &cfg.common, "scheduler", argc, argv, &args);
     if (parsed != DF_PARSE_RUN) {

@@ -880,6 +880,14 @@ static void teardown(void)
     df_error_init(&err);
     if (df_kafka_topic_delete(df_kafka_producer_handle(producer), topic, 10000, &err) != DF_OK)
         fprintf(stderr, "deleting %s: %s\n", topic, err.message);
+    {
+        /* the recorder created its DLQ topic too */
+        char dlq[DF_KAFKA_TOPIC_MAX];
+        df_error_init(&err);
+        if (df_kafka_topic_name(&kcfg, DF_KAFKA_TOPIC_DLQ, dlq, sizeof(dlq), &err) == DF_OK &&
+            df_kafka_topic_delete(df_kafka_producer_handle(producer), dlq, 10000, &err) != DF_OK)
+            fprintf(stderr, "deleting %s: %s\n", dlq, err.message);
+    }
     df_kafka_producer_destroy(producer);
     freeReplyObject(redis_cmd("FLUSHDB", NULL, NULL));
     df_redis_destroy(redis);
