@@ -15,6 +15,7 @@
 #include "df_id.h"
 #include "df_log.h"
 #include "df_task.h"
+#include "task_history.h"
 
 /* One task row as JSON, built by PostgreSQL (df_ts: RFC 3339 UTC). */
 #define TASK_JSON                                                                             \
@@ -373,49 +374,48 @@ static bool task_known(api_req_t *req, api_resp_t *resp, const char *id)
     return false;
 }
 
+/* A history list (events or logs) of a known task, as {"task_id", key: [...]}. */
+static void history_list(api_req_t *req, api_resp_t *resp, const char *key, df_code_t rc,
+                         json_t *list, const df_error_t *err)
+{
+    if (rc != DF_OK) {
+        api_df_error(resp, err);
+        return;
+    }
+    api_json(resp, MHD_HTTP_OK, json_pack("{s:s, s:o}", "task_id", req->params[0], key, list));
+}
+
 static void get_events(api_req_t *req, api_resp_t *resp)
 {
-    const char *params[1] = { req->params[0] };
-    json_t *events;
+    json_t *events = NULL;
+    df_error_t err;
+    df_code_t rc;
 
     if (!api_query_only(req, resp, NULL) || !api_param_id(req, resp, 0, "id") ||
         !task_known(req, resp, req->params[0]))
         return;
-    events = api_pg_json(
-        req, resp,
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('event_id', event_id, 'attempt', attempt,"
-        " 'state', state, 'at', df_ts(at), 'worker', worker, 'progress', progress, 'error',"
-        " error, 'result', result) ORDER BY at, event_id), '[]')::text FROM task_events"
-        " WHERE task_id = $1",
-        1, params);
-    if (events)
-        api_json(resp, MHD_HTTP_OK,
-                 json_pack("{s:s, s:o}", "task_id", req->params[0], "events", events));
+    df_error_init(&err);
+    rc =
+        df_task_events_list(req->pg, req->params[0], NULL, DF_TASK_HISTORY_LIST_MAX, &events, &err);
+    history_list(req, resp, "events", rc, events, &err);
 }
 
 static void get_logs(api_req_t *req, api_resp_t *resp)
 {
     static const char *const allowed[] = { "attempt", NULL };
-    const char *params[2] = { req->params[0], NULL };
     int64_t attempt;
-    char attempt_s[24];
-    json_t *logs;
+    json_t *logs = NULL;
+    df_error_t err;
+    df_code_t rc;
 
     if (!api_query_only(req, resp, allowed) || !api_param_id(req, resp, 0, "id") ||
         !api_query_int(req, resp, "attempt", 0, 0, 100, &attempt) ||
         !task_known(req, resp, req->params[0]))
         return;
-    snprintf(attempt_s, sizeof(attempt_s), "%lld", (long long)attempt);
-    params[1] = attempt ? attempt_s : NULL;
-    logs = api_pg_json(req, resp,
-                       "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'attempt', attempt,"
-                       " 'at', df_ts(at), 'level', level, 'message', message) ORDER BY id),"
-                       " '[]')::text FROM task_logs WHERE task_id = $1"
-                       " AND ($2::integer IS NULL OR attempt = $2::integer)",
-                       2, params);
-    if (logs)
-        api_json(resp, MHD_HTTP_OK,
-                 json_pack("{s:s, s:o}", "task_id", req->params[0], "logs", logs));
+    df_error_init(&err);
+    rc = df_task_logs_list(req->pg, req->params[0], (int)attempt, 0, DF_TASK_HISTORY_LIST_MAX,
+                           &logs, &err);
+    history_list(req, resp, "logs", rc, logs, &err);
 }
 
 /* ---- cancel and retry -------------------------------------------------------------------------
