@@ -187,7 +187,7 @@ df_code_t df_cstore_open_row(const df_secret_keyring_t *keyring, const PGresult 
     df_cstore_aad(name, aad, sizeof(aad));
     if (df_secret_open(keyring, PQgetvalue(res, row, base + DF_CSTORE_COL_SEALED), aad, &text, &len,
                        err)) {
-        df_error_prefix(err, "connector %s: secrets sealed with key %s", name, key_id);
+        df_error_prefix(err, "connector %s: its secrets", name);
         return err->code;
     }
     obj = json_loadb(text, len, 0, NULL);

@@ -120,8 +120,7 @@ static int rotate_one(df_pg_t *pg, const df_secret_keyring_t *keyring, const cha
     }
     df_cstore_aad(name, aad, sizeof(aad));
     if (df_secret_open(keyring, PQgetvalue(res, 0, DF_CSTORE_COL_SEALED), aad, &text, &len, err)) {
-        df_error_prefix(err, "connector %s: secrets sealed with key %s", name,
-                        PQgetvalue(res, 0, DF_CSTORE_COL_KEY_ID));
+        df_error_prefix(err, "connector %s: its secrets", name);
         goto out;
     }
     if (df_secret_seal(keyring, text, len, aad, &sealed, err))

@@ -14,4 +14,10 @@ int df_cmd_schedules(int argc, char **argv);
 /* pipelines add|list|run|show|runs|rerun|enable|disable ...  (cli_pipelines.c) */
 int df_cmd_pipelines(int argc, char **argv);
 
+/* connectors list|show|apply|delete ...  (cli_connectors.c) */
+int df_cmd_connectors(int argc, char **argv);
+
+/* keys generate|rotate  (cli_connectors.c) */
+int df_cmd_keys(int argc, char **argv);
+
 #endif

@@ -1,7 +1,8 @@
 /* datafleet-scheduler: the control plane. Commands:
  *   run        run the roles (cron and recorder by default)
  *   migrate    apply the PostgreSQL migrations and exit
- *   cron, schedules, pipelines   tools with options of their own
+ *   cron, schedules, pipelines, connectors, keys
+ *              tools with options of their own
  *              (commands.h); they must come first on the command line */
 #include <stddef.h>
 #include <stdio.h>
@@ -71,8 +72,12 @@ static const df_program_t program = {
                "             print an expression's next fire times\n"
                "  schedules list|add|show|pause|resume|delete|trigger ...\n"
                "  pipelines add|list|run|show|runs|rerun|enable|disable ...\n"
-               "The cron, schedules and pipelines commands come first and take their\n"
-               "own options (datafleet-scheduler schedules --help).\n",
+               "  connectors list|show|apply|delete ...\n"
+               "             the connector registry (docs/CONNECTORS.md)\n"
+               "  keys generate|rotate\n"
+               "             the keys connector secrets are sealed with\n"
+               "The cron, schedules, pipelines, connectors and keys commands come first\n"
+               "and take their own options (datafleet-scheduler schedules --help).\n",
     .options = options,
     .n_options = sizeof(options) / sizeof(options[0]),
     .exit_codes = exit_codes,
@@ -93,6 +98,10 @@ int main(int argc, char **argv)
         return df_cmd_schedules(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "pipelines") == 0)
         return df_cmd_pipelines(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "connectors") == 0)
+        return df_cmd_connectors(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return df_cmd_keys(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof(cfg));
     parsed = df_program_start(&program, &cfg, &cfg.common, "scheduler", argc, argv, &args);
     if (parsed != DF_PARSE_RUN) {
