@@ -312,15 +312,24 @@ static df_code_t split_secrets(write_state_t *w, df_error_t *err)
                                 "no stored secret %s: expected the secret itself",
                                 where, w->name, key);
         kept++;
-        if (open_old(w, err))
-            return err->code;
-        value = json_object_get(w->old_plain, key);
-        if (!json_is_string(value))
-            return df_error_set(err, DF_ERR_INVALID, where,
-                                "connector %s: the stored secrets lack %s", w->name, key);
-        json_object_set_new(w->plain, key, json_string(json_string_value(value)));
+        json_object_set_new(w->plain, key, json_string(DF_CONNECTOR_SECRET_MASK));
     }
     w->keep_sealed = given == 0 && kept == stored_inline;
+    if (w->keep_sealed || kept == 0)
+        return DF_OK;
+    /* Re-sealing a changed set: the kept values are needed. */
+    if (open_old(w, err))
+        return err->code;
+    json_object_foreach(w->plain, key, value)
+    {
+        const json_t *old = json_object_get(w->old_plain, key);
+        if (strcmp(json_string_value(value), DF_CONNECTOR_SECRET_MASK) != 0)
+            continue;
+        if (!json_is_string(old))
+            return df_error_set(err, DF_ERR_INVALID, "/secrets",
+                                "connector %s: the stored secrets lack %s", w->name, key);
+        json_object_set_new(w->plain, key, json_string(json_string_value(old)));
+    }
     return DF_OK;
 }
 
@@ -468,6 +477,10 @@ static df_code_t build_next(write_state_t *w, write_mode_t mode, const json_t *i
     }
     if (!w->next)
         return df_error_set(err, DF_ERR_NOMEM, NULL, "out of memory");
+    /* A view written back: its read-only members are not the definition's. */
+    json_object_del(w->next, "key_id");
+    json_object_del(w->next, "created_at");
+    json_object_del(w->next, "updated_at");
     normalise(w->next);
     return df_connector_check(w->next, err);
 }
@@ -487,6 +500,9 @@ static df_code_t write_def(df_pg_t *pg, const df_secret_keyring_t *keyring, writ
         /* The name comes from the definition: check it before using it. */
         json_t *copy = json_deep_copy(input);
         df_code_t rc;
+        json_object_del(copy, "key_id");
+        json_object_del(copy, "created_at");
+        json_object_del(copy, "updated_at");
         normalise(copy);
         rc = df_connector_check(copy, err);
         json_decref(copy);

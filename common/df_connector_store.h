@@ -21,7 +21,8 @@
  * value is exactly "***" stands for the value stored under that name (so a
  * client can GET, edit and PUT a view without knowing the secrets); a
  * definition without a `secrets` member keeps the stored secrets (give
- * "secrets": {} to remove them all).
+ * "secrets": {} to remove them all); a view's read-only members (key_id,
+ * created_at, updated_at) are ignored.
  *
  * Errors: DF_ERR_INVALID for a definition that is not valid (err->field is
  * the JSON Pointer of the offending value, e.g. "/config/tenant_id", and
