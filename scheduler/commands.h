@@ -21,5 +21,10 @@ int df_cmd_dlq(int argc, char **argv);
 
 /* workers [--stale DURATION] [--json]  (cli_workers.c) */
 int df_cmd_workers(int argc, char **argv);
+/* connectors list|show|apply|delete ...  (cli_connectors.c) */
+int df_cmd_connectors(int argc, char **argv);
+
+/* keys generate|rotate  (cli_connectors.c) */
+int df_cmd_keys(int argc, char **argv);
 
 #endif

@@ -1,9 +1,9 @@
 /* datafleet-scheduler: the control plane. Commands:
  *   run        run the roles (cron and recorder by default)
  *   migrate    apply the PostgreSQL migrations and exit
- *   cron, schedules, pipelines, dlq, workers   tools with options of
- *              their own (commands.h); they must come first on the command
- *              line */
+ *   cron, schedules, pipelines, tokens, dlq, workers, connectors, keys
+ *              tools with options of their own (commands.h); they must
+ *              come first on the command line */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,7 +95,11 @@ static const df_program_t program = {
                "  tokens create|list|revoke ...   the REST API's bearer tokens\n"
                "  dlq list|show|requeue|purge ...   the dead letters (docs/DLQ.md)\n"
                "  workers    the workers and their heartbeats\n"
-               "The cron, schedules, pipelines, tokens, dlq and workers commands come first\n"
+               "  connectors list|show|apply|delete ...\n"
+               "             the connector registry (docs/CONNECTORS.md)\n"
+               "  keys generate|rotate\n"
+               "             the keys connector secrets are sealed with\n"
+               "The commands other than run and migrate come first on the command line\n"
                "and take their own options (datafleet-scheduler schedules --help).\n",
     .options = options,
     .n_options = sizeof(options) / sizeof(options[0]),
@@ -123,6 +127,10 @@ int main(int argc, char **argv)
         return df_cmd_dlq(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "workers") == 0)
         return df_cmd_workers(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "connectors") == 0)
+        return df_cmd_connectors(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0)
+        return df_cmd_keys(argc - 1, argv + 1);
     memset(&cfg, 0, sizeof(cfg));
     parsed = df_program_start(&program, &cfg, &cfg.common, "scheduler", argc, argv, &args);
     if (parsed != DF_PARSE_RUN) {

@@ -74,6 +74,7 @@ typedef struct df_task_ctx {
     const char *connector;
     const json_t *connector_config;  /* the connector's `config` (borrowed) */
     const json_t *connector_secrets; /* name -> secret string (borrowed; never log) */
+    const json_t *connector_limits;  /* the connector's `limits` (borrowed; may be NULL) */
     int attempt;
     int64_t deadline_ms; /* unix ms, 0 when none */
     /* Non-zero when the operation should stop now (checks the deadline too). */

@@ -2,6 +2,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,21 @@ static const struct kind_retry {
     { "google_sheets", { .all = { .base_ms = 1000, .cap_ms = 64000, .max_attempts = 10 } } },
 };
 
-static json_t *loaded; /* array of connector objects with resolved secrets */
+/* What lookups see: connector objects with resolved secrets, owned by the
+ * snapshot alone (deep copies), and a reference count: one for being
+ * current, one per definition found and not released. */
+struct df_registry_snapshot {
+    int refs; /* atomic */
+    json_t *conns;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct df_registry_snapshot *current; /* under lock */
+static json_t *file_conns;                   /* under lock: the file's, resolved */
+static json_t *pg_conns;                     /* under lock: PostgreSQL's, resolved */
+static int pg_expected, pg_loaded;           /* atomic */
 static json_t *empty_object;
+static pthread_once_t empty_once = PTHREAD_ONCE_INIT;
 
 const df_connector_ops_t *df_registry_kind_ops(const char *kind)
 {
@@ -100,17 +114,96 @@ static df_code_t check_retry(const json_t *conn, const char *path, const char *n
     return DF_OK;
 }
 
+static void make_empty(void)
+{
+    empty_object = json_object();
+}
+
 static const json_t *empty(void)
 {
-    if (!empty_object)
-        empty_object = json_object();
+    pthread_once(&empty_once, make_empty);
     return empty_object;
+}
+
+/* Zero the secrets of an array of connectors and free it. */
+static void conns_free(json_t *conns)
+{
+    size_t i;
+    json_t *conn;
+
+    json_array_foreach(conns, i, conn) df_connector_secrets_wipe(json_object_get(conn, "secrets"));
+    json_decref(conns);
+}
+
+static void snapshot_release(struct df_registry_snapshot *snap)
+{
+    if (!snap || __atomic_sub_fetch(&snap->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    conns_free(snap->conns);
+    free(snap);
+}
+
+static bool has_name(const json_t *conns, const char *name)
+{
+    size_t i;
+    json_t *conn;
+
+    json_array_foreach(conns, i, conn)
+    {
+        if (strcmp(json_string_value(json_object_get(conn, "name")), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Make a snapshot of the file's connectors and PostgreSQL's (a file's
+ * connector wins a name clash) current. Called with lock held. */
+static void install_locked(void)
+{
+    struct df_registry_snapshot *snap = calloc(1, sizeof(*snap)), *old = current;
+    size_t i;
+    json_t *conn;
+
+    if (!snap || !(snap->conns = json_array())) {
+        free(snap);
+        df_error("out of memory: the connectors loaded last stay in use");
+        return;
+    }
+    snap->refs = 1;
+    json_array_foreach(file_conns, i, conn)
+        json_array_append_new(snap->conns, json_deep_copy(conn));
+    json_array_foreach(pg_conns, i, conn)
+    {
+        const char *name = json_string_value(json_object_get(conn, "name"));
+        if (has_name(file_conns, name))
+            df_debug("connector %s: the connectors file's definition wins over PostgreSQL's", name);
+        else
+            json_array_append_new(snap->conns, json_deep_copy(conn));
+    }
+    current = snap;
+    snapshot_release(old);
+}
+
+/* Replace one source (*slot, under lock) by conns (owned) and install. */
+static void set_source(json_t **slot, json_t *conns)
+{
+    pthread_mutex_lock(&lock);
+    conns_free(*slot);
+    *slot = conns;
+    install_locked();
+    pthread_mutex_unlock(&lock);
 }
 
 void df_registry_clear(void)
 {
-    json_decref(loaded);
-    loaded = NULL;
+    pthread_mutex_lock(&lock);
+    conns_free(file_conns);
+    conns_free(pg_conns);
+    file_conns = pg_conns = NULL;
+    snapshot_release(current);
+    current = NULL;
+    pthread_mutex_unlock(&lock);
+    __atomic_store_n(&pg_loaded, 0, __ATOMIC_RELEASE);
 }
 
 /* Read a secret from a file (trailing newline dropped). */
@@ -167,7 +260,7 @@ static df_code_t resolve_secrets(json_t *conn, const char *name, df_error_t *err
                 return err->code;
             df_log_redact_add(v);
             json_object_set_new(secrets, key, json_string(v));
-            free(v);
+            df_secret_free_str(v);
         } else if (json_is_string(value)) {
             df_log_redact_add(json_string_value(value));
         }
@@ -234,31 +327,117 @@ df_code_t df_registry_load_file(const char *path, df_error_t *err)
     }
     df_schema_destroy(schema);
     json_decref(doc);
-    json_decref(loaded);
-    loaded = out;
     df_info("loaded %zu connector(s) from %s", json_array_size(out), path);
+    set_source(&file_conns, out);
     return DF_OK;
 fail:
     df_schema_destroy(schema);
     json_decref(doc);
-    json_decref(out);
+    conns_free(out);
     return err->code;
+}
+
+/* An unavailable connector: its name, kind and why (no secrets). */
+static json_t *unavailable_conn(const char *name, const char *kind, const char *why)
+{
+    return json_pack("{s:s, s:s, s:s}", "name", name, "kind", kind ? kind : "noop", "_unavailable",
+                     why);
+}
+
+df_code_t df_registry_load_pg(df_pg_t *pg, const df_secret_keyring_t *keyring, int64_t *version,
+                              df_error_t *err)
+{
+    df_connector_set_t set;
+    json_t *out, *conn, *failed;
+    size_t i, unusable = 0;
+
+    if (df_connector_store_load(pg, keyring, &set, err))
+        return err->code;
+    out = json_array();
+    json_array_foreach(set.defs, i, conn)
+    {
+        const char *name = json_string_value(json_object_get(conn, "name"));
+        const char *kind = json_string_value(json_object_get(conn, "kind"));
+        json_t *copy = json_deep_copy(conn);
+        df_error_t rerr;
+
+        df_error_init(&rerr);
+        if (resolve_secrets(copy, name, &rerr)) {
+            df_error("connector %s from PostgreSQL cannot be used: %s", name, rerr.message);
+            df_connector_secrets_wipe(json_object_get(copy, "secrets"));
+            json_decref(copy);
+            copy = unavailable_conn(name, kind, rerr.message);
+            unusable++;
+        } else if (!df_registry_kind_ops(kind)) {
+            df_warn("connector %s: kind %s is not implemented by this worker; its tasks fail", name,
+                    kind);
+        }
+        json_array_append_new(out, copy);
+    }
+    json_array_foreach(set.failed, i, failed)
+    {
+        const char *name = json_string_value(json_object_get(failed, "name"));
+        const char *why = json_string_value(json_object_get(failed, "error"));
+        df_error("connector %s from PostgreSQL cannot be used: %s", name, why);
+        json_array_append_new(out, unavailable_conn(name, NULL, why));
+        unusable++;
+    }
+    if (version)
+        *version = set.version;
+    df_info("loaded %zu connector(s) from PostgreSQL (registry version %lld)%s",
+            json_array_size(out) - unusable, (long long)set.version,
+            unusable ? "; some cannot be used (logged above)" : "");
+    df_connector_set_free(&set);
+    set_source(&pg_conns, out);
+    __atomic_store_n(&pg_loaded, 1, __ATOMIC_RELEASE);
+    return DF_OK;
+}
+
+void df_registry_expect_pg(bool expect)
+{
+    __atomic_store_n(&pg_expected, expect ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+bool df_registry_pg_ready(void)
+{
+    return !__atomic_load_n(&pg_expected, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&pg_loaded, __ATOMIC_ACQUIRE);
+}
+
+void df_registry_release(df_connector_def_t *def)
+{
+    if (!def || !def->snapshot)
+        return;
+    snapshot_release(def->snapshot);
+    def->snapshot = NULL;
 }
 
 bool df_registry_find(const char *name, df_connector_def_t *out)
 {
+    struct df_registry_snapshot *snap;
     size_t i;
     json_t *conn;
 
     if (!name)
         return false;
     if (strcmp(name, "noop") == 0) {
-        df_connector_def_t def = { "noop", "noop", &df_connector_noop, empty(), empty(), NULL,
-                                   NULL,   true };
+        df_connector_def_t def = { .name = "noop",
+                                   .kind = "noop",
+                                   .ops = &df_connector_noop,
+                                   .config = empty(),
+                                   .secrets = empty(),
+                                   .enabled = true };
         *out = def;
         return true;
     }
-    json_array_foreach(loaded, i, conn)
+    pthread_mutex_lock(&lock);
+    snap = current;
+    if (snap)
+        __atomic_add_fetch(&snap->refs, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&lock);
+    if (!snap)
+        return false;
+    json_array_foreach(snap->conns, i, conn)
     {
         if (strcmp(json_string_value(json_object_get(conn, "name")), name) == 0) {
             json_t *enabled = json_object_get(conn, "enabled");
@@ -273,8 +452,11 @@ bool df_registry_find(const char *name, df_connector_def_t *out)
             out->limits = json_object_get(conn, "limits");
             out->retry = json_object_get(conn, "retry");
             out->enabled = !json_is_false(enabled);
+            out->unavailable = json_string_value(json_object_get(conn, "_unavailable"));
+            out->snapshot = snap;
             return true;
         }
     }
+    snapshot_release(snap);
     return false;
 }

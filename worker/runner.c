@@ -367,6 +367,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .connector = def->name,
         .connector_config = def->config,
         .connector_secrets = def->secrets,
+        .connector_limits = def->limits,
         .redis = df_run_redis(run->r),
         .database_url = run->r->rt->cfg->common.database_url,
         .keyring = run->r->rt->keyring,
@@ -388,7 +389,11 @@ static void execute(run_t *run, const df_connector_def_t *def)
         ctx.job = run->job;
         ctx.polls = run->polls;
         ctx.poll_since_ms = run->poll_since_ms;
-        if (!def->enabled)
+        if (def->unavailable)
+            df_outcome_set(&out, DF_OUTCOME_PERMANENT, "connector_unavailable",
+                           "connector %s cannot be used by this worker: %s", def->name,
+                           def->unavailable);
+        else if (!def->enabled)
             df_outcome_set(&out, DF_OUTCOME_PERMANENT, "connector_disabled",
                            "connector %s is disabled", def->name);
         else if (!def->ops)
@@ -493,13 +498,33 @@ static void execute(run_t *run, const df_connector_def_t *def)
     df_outcome_free(&out);
 }
 
+/* The connector's definition (a reference the caller releases). A name
+ * not found while the PostgreSQL registry has not loaded yet (the worker
+ * just started and PostgreSQL is slow or down) is looked for again for up
+ * to REGISTRY_WAIT_MS, rather than dead-lettering a task whose connector
+ * is only not known yet. */
+#define REGISTRY_WAIT_MS 15000
+static bool find_connector(runner_t *r, const char *name, df_connector_def_t *def)
+{
+    int64_t until = df_mono_ms() + REGISTRY_WAIT_MS;
+
+    while (!df_registry_find(name, def)) {
+        if (df_registry_pg_ready() || df_mono_ms() >= until ||
+            __atomic_load_n(&r->rt->runners_exit, __ATOMIC_RELAXED))
+            return false;
+        struct timespec pause = { 0, 100 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    return true;
+}
+
 /* Everything before the connector runs: parse, validate, route, lease. */
 static void run_slot(runner_t *r, df_slot_t *slot)
 {
     const df_worker_config_t *cfg = r->rt->cfg;
     rd_kafka_message_t *msg = slot->msg;
     run_t run = { .r = r, .slot = slot, .attempt = 1 };
-    df_connector_def_t def;
+    df_connector_def_t def = { .name = NULL };
     df_kafka_topic_t want;
     json_error_t jerr;
     df_error_t err;
@@ -548,7 +573,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
         poison(&run, "wrong_topic", &err);
         goto out;
     }
-    if (!df_registry_find(run.connector, &def)) {
+    if (!find_connector(r, run.connector, &def)) {
         df_error_set(&err, DF_ERR_NOT_FOUND, "/connector",
                      "no connector named \"%s\" is registered", run.connector);
         poison(&run, "unknown_connector", &err);
@@ -625,6 +650,7 @@ static void run_slot(runner_t *r, df_slot_t *slot)
 out:
     if (run.run_started_ms)
         df_wm_ended(run.type);
+    df_registry_release(&def);
     free(stored_event);
     df_log_ctx_clear();
     json_decref(run.job);

@@ -31,7 +31,8 @@ typedef struct df_runtime {
     int runners_exit;   /* atomic: runner threads return when set */
     int heartbeat_exit; /* atomic */
     int64_t started_ms;
-    struct df_secret_keyring *keyring; /* DATAFLEET_SECRET_KEY; NULL when unset */
+    struct df_secret_keyring *keyring;      /* DATAFLEET_SECRET_KEY; NULL when unset */
+    struct df_registry_sync *registry_sync; /* NULL when --registry-poll is 0 */
     /* counters (atomic) */
     long long tasks_started, tasks_succeeded, tasks_failed, tasks_dlq;
 } df_runtime_t;

@@ -25,6 +25,7 @@
 #include "connector.h"
 #include "lease.h"
 #include "registry.h"
+#include "registry_sync.h"
 #include "runtime.h"
 
 df_code_t df_runtime_send(df_runtime_t *rt, const char *topic, const char *key, json_t *doc,
@@ -221,8 +222,15 @@ static df_code_t setup(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
         if (err->code != DF_ERR_NOT_FOUND)
             return err->code; /* a key is set but unusable: say so */
         df_warn("DATAFLEET_SECRET_KEY is not set: platform tokens are not shared across the "
-                "fleet (each worker fetches its own)");
+                "fleet (each worker fetches its own), and registered connectors with sealed "
+                "secrets cannot be used");
         df_error_init(err);
+    }
+    if (cfg->registry_poll_ms > 0 && cfg->common.database_url && cfg->common.database_url[0]) {
+        rt->registry_sync = df_registry_sync_start(cfg->common.database_url, rt->keyring,
+                                                   cfg->registry_poll_ms, err);
+        if (!rt->registry_sync)
+            return err->code;
     }
 
     df_kafka_config_init(&rt->kcfg);
@@ -339,6 +347,7 @@ static void teardown(df_runtime_t *rt, pthread_t *runners, size_t nrunners, bool
     for (size_t i = 0; i < rt->nconsumers; i++)
         df_kafka_consumer_destroy(rt->consumers[i]);
     df_kafka_producer_destroy(rt->producer);
+    df_registry_sync_stop(rt->registry_sync);
     df_secret_keyring_destroy(rt->keyring);
     if (rt->wake_fd[0] >= 0) {
         close(rt->wake_fd[0]);

@@ -22,6 +22,7 @@ typedef struct df_worker_config {
     int64_t max_message_bytes;
     char *kafka_props;
     char *connectors_file;
+    int64_t registry_poll_ms;
 } df_worker_config_t;
 
 /* Run until SIGTERM/SIGINT (then drain within grace_ms). Returns an exit

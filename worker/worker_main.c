@@ -50,6 +50,11 @@ static const df_option_t options[] = {
       "connectors file (JSON, schemas/connector.v1.schema.json; secrets inline or {\"env\"} / "
       "{\"file\"} references)",
       offsetof(df_worker_config_t, connectors_file), 0 },
+    { "registry-poll", "DATAFLEET_REGISTRY_POLL", DF_OPT_DURATION, "2s", 0, 3600000, NULL,
+      "how often the connector registry in PostgreSQL (--database-url) is checked for changes; "
+      "0 turns it off (connectors then come from --connectors only). A --connectors entry wins "
+      "over a registered connector of the same name",
+      offsetof(df_worker_config_t, registry_poll_ms), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {

@@ -52,13 +52,17 @@ static void test_load_and_resolve(void)
     CHECK_STR(json_string_value(json_object_get(def.secrets, "client_secret")),
               "pbi-secret-from-env");
     CHECK_STR(json_string_value(json_object_get(def.config, "tenant_id")), "t");
+    df_registry_release(&def);
     CHECK(df_registry_find("sheets", &def));
     CHECK_STR(json_string_value(json_object_get(def.secrets, "private_key")), "PEM-SECRET-TEXT");
+    df_registry_release(&def);
     CHECK(df_registry_find("quiet", &def));
     CHECK(!def.enabled);
     CHECK(def.ops != NULL); /* noop kind */
+    df_registry_release(&def);
     CHECK(df_registry_find("noop", &def));
     CHECK(def.enabled && def.ops != NULL);
+    df_registry_release(&def);
     CHECK(!df_registry_find("nosuch", &def));
 
     /* Every resolved secret is redacted from log lines. */
@@ -112,12 +116,50 @@ static void test_bad_files(void)
     CHECK(strstr(err.message, "line 1") != NULL);
 }
 
+/* A definition found before a reload stays whole until released: a
+ * running task keeps its connector while the next snapshot is installed. */
+static void test_reload_keeps_held(void)
+{
+    df_connector_def_t held, fresh;
+    df_error_t err;
+
+    df_error_init(&err);
+    CHECK_INT(df_registry_load_file(write_file("v1.json", "[{\"name\":\"held\",\"kind\":\"noop\","
+                                                          "\"config\":{\"v\":1},\"secrets\":"
+                                                          "{\"token\":\"first-token\"}}]"),
+                                    &err),
+              DF_OK);
+    REQUIRE(df_registry_find("held", &held));
+    CHECK(held.snapshot != NULL);
+    CHECK_INT(df_registry_load_file(write_file("v2.json", "[{\"name\":\"held\",\"kind\":\"noop\","
+                                                          "\"config\":{\"v\":2},"
+                                                          "\"enabled\":false}]"),
+                                    &err),
+              DF_OK);
+    REQUIRE(df_registry_find("held", &fresh));
+    CHECK_INT(json_integer_value(json_object_get(fresh.config, "v")), 2);
+    CHECK(!fresh.enabled);
+    /* the old one, still held */
+    CHECK_STR(held.name, "held");
+    CHECK_INT(json_integer_value(json_object_get(held.config, "v")), 1);
+    CHECK_STR(json_string_value(json_object_get(held.secrets, "token")), "first-token");
+    CHECK(held.enabled);
+    df_registry_release(&held);
+    CHECK(held.snapshot == NULL);
+    df_registry_release(&held); /* twice: a no-op */
+    df_registry_clear();
+    CHECK(!df_registry_find("held", &held));
+    CHECK_STR(fresh.name, "held"); /* cleared, but still held */
+    df_registry_release(&fresh);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir) != NULL);
     df_log_init("registry-test", DF_LOG_ERROR);
     RUN(test_load_and_resolve);
     RUN(test_bad_files);
+    RUN(test_reload_keeps_held);
     df_registry_clear();
     {
         char cmd[300];

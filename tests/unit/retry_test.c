@@ -195,6 +195,7 @@ static void test_registry_policies(void)
     CHECK_INT(p.max_attempts, 100); /* noop's default */
     df_registry_retry_policy(&def, "refresh", &p);
     CHECK_INT(p.max_attempts, 2);
+    df_registry_release(&def);
 
     /* the built-in noop connector: the kind's defaults */
     CHECK(df_registry_find("noop", &def));

@@ -477,7 +477,6 @@ df_sheets_client_t *df_sheets_client_open(df_task_ctx_t *ctx, const char *spread
     df_http_options_t ho = { .should_stop = stop_requested,
                              .stop_ctx = ctx,
                              .platform = "google_sheets" };
-    df_connector_def_t def;
     df_error_t err;
     df_sheets_client_t *c = calloc(1, sizeof(*c));
 
@@ -517,9 +516,8 @@ df_sheets_client_t *df_sheets_client_open(df_task_ctx_t *ctx, const char *spread
     df_http_set_traceparent(c->http, ctx->traceparent);
     /* Google counts its quotas per user (the service account) and minute. */
     c->rpm = DF_SHEETS_RPM_DEFAULT;
-    if (df_registry_find(ctx->connector, &def) &&
-        json_integer_value(json_object_get(def.limits, "requests_per_minute")) > 0)
-        c->rpm = json_integer_value(json_object_get(def.limits, "requests_per_minute"));
+    if (json_integer_value(json_object_get(ctx->connector_limits, "requests_per_minute")) > 0)
+        c->rpm = json_integer_value(json_object_get(ctx->connector_limits, "requests_per_minute"));
     c->minute_ms = json_integer_value(json_object_get(cfg, "minute_ms")) > 0
                        ? json_integer_value(json_object_get(cfg, "minute_ms"))
                        : 60000;

@@ -69,8 +69,7 @@ df_outcome_kind_t df_powerbi_config_read(df_task_ctx_t *ctx, df_powerbi_config_t
                                          df_outcome_t *out)
 {
     const json_t *config = ctx->connector_config;
-    df_connector_def_t def;
-    const json_t *limits = NULL;
+    const json_t *limits = ctx->connector_limits;
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->requests_per_minute = POSTS_PER_MINUTE_DEFAULT;
@@ -93,8 +92,6 @@ df_outcome_kind_t df_powerbi_config_read(df_task_ctx_t *ctx, df_powerbi_config_t
     if (!opt_string(ctx->connector_secrets, "client_secret", &cfg->client_secret) ||
         !cfg->client_secret)
         return bad_config(out, "secrets.client_secret", "expected the app's client secret");
-    if (ctx->connector && df_registry_find(ctx->connector, &def))
-        limits = def.limits;
     if (!opt_positive(limits, "requests_per_minute", &cfg->requests_per_minute))
         return bad_config(out, "limits.requests_per_minute", "expected an integer >= 1");
     if (!opt_positive(limits, "rows_per_hour", &cfg->rows_per_hour))
