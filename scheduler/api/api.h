@@ -16,6 +16,7 @@
 #include "df_error.h"
 #include "df_pg.h"
 #include "df_redis.h"
+#include "df_secret.h"
 #include "scheduler.h"
 
 struct MHD_Connection;
@@ -45,6 +46,7 @@ typedef struct api_req {
     const char *route; /* the matched pattern ("/v1/tasks/{id}"): metrics */
     unsigned route_flags;
     const char *params[API_PARAMS_MAX]; /* path parameters, in pattern order */
+    char segs[2048];                    /* the path, cut into its parameters (params point here) */
     json_t *body;                       /* the parsed JSON body, or NULL when there is none */
     api_role_t role;                    /* the token's role (API_ROLE_NONE: no token) */
     const char *actor;                  /* "token:<name>" or "anonymous" */
@@ -94,6 +96,7 @@ typedef struct api_route {
 extern const api_route_t api_tasks_routes[];
 extern const api_route_t api_misc_routes[];
 extern const api_route_t api_fleet_routes[];
+extern const api_route_t api_connectors_routes[];
 
 /* ---- answers ----------------------------------------------------------- */
 
@@ -178,6 +181,10 @@ void api_audit(api_req_t *req, const char *action, const char *target_kind, cons
 df_code_t api_submit(api_server_t *server, json_t *task, const char *traceparent, df_error_t *err);
 
 const df_scheduler_config_t *api_config(const api_server_t *server);
+
+/* The keyring connector secrets are sealed with (DATAFLEET_SECRET_KEY or
+ * DATAFLEET_SECRET_KEY_FILE), or NULL when the process has none. */
+const df_secret_keyring_t *api_keyring(const api_server_t *server);
 
 /* Start serving on cfg->api_listen. NULL (reason logged) when it cannot. */
 api_server_t *api_server_start(const df_scheduler_config_t *cfg);

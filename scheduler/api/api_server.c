@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "api.h"
+#include "df_audit.h"
 #include "df_hmap.h"
 #include "df_id.h"
 #include "df_log.h"
@@ -37,6 +38,7 @@ struct api_server {
     /* per-token rate limits */
     pthread_mutex_t rate_lock;
     df_hmap_t *buckets;
+    df_secret_keyring_t *keyring; /* NULL: no DATAFLEET_SECRET_KEY */
     /* each pool thread's connections */
     pthread_key_t conns_key;
 };
@@ -60,8 +62,8 @@ typedef struct pending {
 
 static df_metric_t *m_requests, *m_duration;
 
-static const api_route_t *const route_tables[] = { api_tasks_routes, api_fleet_routes,
-                                                   api_misc_routes };
+static const api_route_t *const route_tables[] = { api_tasks_routes, api_connectors_routes,
+                                                   api_fleet_routes, api_misc_routes };
 
 /* ---- roles ------------------------------------------------------------------- */
 
@@ -431,18 +433,13 @@ bad:
 void api_audit(api_req_t *req, const char *action, const char *target_kind, const char *target,
                json_t *details)
 {
-    char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
-    const char *params[6] = { req->actor, action, target_kind, target, text, req->remote_addr };
     df_error_t err;
 
     df_error_init(&err);
-    if (!req->pg || df_pg_run(req->pg,
-                              "INSERT INTO audit_log (actor, action, target_kind, target, details,"
-                              " remote_addr) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
-                              6, params, NULL, &err) != DF_OK)
+    if (!req->pg || df_audit_record(req->pg, req->actor, action, target_kind, target, details,
+                                    req->remote_addr[0] ? req->remote_addr : NULL, &err) != DF_OK)
         df_warn("api: audit of %s %s by %s not recorded: %s", action, target ? target : "",
                 req->actor, req->pg ? err.message : "PostgreSQL is not reachable");
-    free(text);
 }
 
 /* ---- submitting ------------------------------------------------------------------------ */
@@ -487,6 +484,11 @@ df_code_t api_submit(api_server_t *s, json_t *task, const char *traceparent, df_
     }
     pthread_mutex_unlock(&s->submit_lock);
     return rc;
+}
+
+const df_secret_keyring_t *api_keyring(const api_server_t *server)
+{
+    return server->keyring;
 }
 
 const df_scheduler_config_t *api_config(const api_server_t *server)
@@ -736,18 +738,18 @@ static bool parse_body(api_req_t *req, api_resp_t *resp, const pending_t *pd,
 
 static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pending_t *pd)
 {
-    char segs[2048];
     bool path_known;
     const api_route_t *route;
     api_token_info_t info;
     char actor[160];
     int64_t wait;
 
-    if (strlen(req->path) >= sizeof(segs)) {
+    if (strlen(req->path) >= sizeof(req->segs)) {
         api_error(resp, MHD_HTTP_URI_TOO_LONG, "invalid", "path", "the path is too long");
         return;
     }
-    route = find_route(req->method, req->path, segs, sizeof(segs), req->params, &path_known);
+    route =
+        find_route(req->method, req->path, req->segs, sizeof(req->segs), req->params, &path_known);
     if (!route) {
         if (path_known)
             api_error(resp, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
@@ -964,6 +966,18 @@ api_server_t *api_server_start(const df_scheduler_config_t *cfg)
     pthread_mutex_init(&s->rate_lock, NULL);
     pthread_key_create(&s->conns_key, conns_free);
     s->buckets = df_hmap_new();
+    {
+        df_error_t kerr;
+        df_error_init(&kerr);
+        s->keyring = df_secret_keyring_from_env(&kerr);
+        if (!s->keyring && kerr.code == DF_ERR_NOT_FOUND)
+            df_warn("api: no DATAFLEET_SECRET_KEY: connectors with inline secrets cannot be "
+                    "stored through the API");
+        else if (!s->keyring)
+            df_error("api: the secret key cannot be read: %s", kerr.message);
+        if (!s->keyring && kerr.code != DF_ERR_NOT_FOUND)
+            goto fail;
+    }
     if (!m_requests) {
         m_requests = df_metric_counter("datafleet_api_requests_total",
                                        "REST API requests, by route pattern, method and status.",
@@ -1025,6 +1039,7 @@ void api_server_stop(api_server_t *s)
     df_submitter_destroy(s->submitter);
     df_hmap_each(s->buckets, free_buckets, NULL);
     df_hmap_destroy(s->buckets);
+    df_secret_keyring_destroy(s->keyring);
     pthread_key_delete(s->conns_key);
     pthread_mutex_destroy(&s->submit_lock);
     pthread_mutex_destroy(&s->rate_lock);

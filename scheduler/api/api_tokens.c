@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "commands.h"
+#include "df_audit.h"
 #include "df_id.h"
 #include "df_log.h"
 
@@ -120,31 +121,15 @@ static int fail(const df_program_t *prog, int code, const char *fmt, ...)
     return code;
 }
 
-static void cli_actor(char *buf, size_t len)
-{
-    const char *user = getenv("USER");
-
-    if (user && *user)
-        snprintf(buf, len, "cli:%s", user);
-    else
-        snprintf(buf, len, "cli:uid-%u", (unsigned)getuid());
-}
-
 static void audit(df_pg_t *pg, const char *action, const char *target, json_t *details)
 {
     char actor[96];
-    char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
-    const char *params[4] = { actor, action, target, text };
     df_error_t err;
 
-    cli_actor(actor, sizeof(actor));
     df_error_init(&err);
-    if (df_pg_run(pg,
-                  "INSERT INTO audit_log (actor, action, target_kind, target, details)"
-                  " VALUES ($1, $2, 'tokens', $3, $4::jsonb)",
-                  4, params, NULL, &err) != DF_OK)
+    if (df_audit_record(pg, df_audit_cli_actor(actor, sizeof(actor)), action, "tokens", target,
+                        details, NULL, &err) != DF_OK)
         fprintf(stderr, "warning: audit row not written: %s\n", err.message);
-    free(text);
     json_decref(details);
 }
 
