@@ -11,7 +11,7 @@ bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
 if DF_BUILD_DIR=$bin "$src/tests/tools/update-config-doc" --check; then ok; else bad "README tables"; fi
 for prog in datafleet-submit datafleet-worker datafleet-scheduler; do
-    if "$bin/$prog" --help | grep -q "^Usage: $prog"; then ok; else bad "$prog --help"; fi
+    if "$bin/$prog" --help | grep "^Usage: $prog" >/dev/null; then ok; else bad "$prog --help"; fi
     if "$bin/$prog" --version | grep -qE "^$prog [0-9]+\.[0-9]+\.[0-9]+$"; then ok; else bad "$prog --version"; fi
     set +e
     out=$("$bin/$prog" --no-such-option 2>&1); rc=$?
