@@ -60,7 +60,8 @@ typedef struct pending {
 
 static df_metric_t *m_requests, *m_duration;
 
-static const api_route_t *const route_tables[] = { api_tasks_routes, api_misc_routes };
+static const api_route_t *const route_tables[] = { api_tasks_routes, api_misc_routes,
+                                                   api_schedules_routes, api_pipelines_routes };
 
 /* ---- roles ------------------------------------------------------------------- */
 
@@ -733,20 +734,22 @@ static bool parse_body(api_req_t *req, api_resp_t *resp, const pending_t *pd,
     return true;
 }
 
-static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pending_t *pd)
+/* segs: room for the path's segments, which req->params point into (they
+ * outlive serve: the audit row reads them). */
+static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pending_t *pd,
+                  char *segs, size_t segs_len)
 {
-    char segs[2048];
     bool path_known;
     const api_route_t *route;
     api_token_info_t info;
     char actor[160];
     int64_t wait;
 
-    if (strlen(req->path) >= sizeof(segs)) {
+    if (strlen(req->path) >= segs_len) {
         api_error(resp, MHD_HTTP_URI_TOO_LONG, "invalid", "path", "the path is too long");
         return;
     }
-    route = find_route(req->method, req->path, segs, sizeof(segs), req->params, &path_known);
+    route = find_route(req->method, req->path, segs, segs_len, req->params, &path_known);
     if (!route) {
         if (path_known)
             api_error(resp, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
@@ -838,7 +841,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     pending_t *pd = *req_cls;
     api_req_t req;
     api_resp_t resp;
-    char remote[64] = "";
+    char remote[64] = "", segs[2048];
     const union MHD_ConnectionInfo *ci;
     int64_t t0;
     enum MHD_Result rc;
@@ -890,7 +893,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     req.path = url;
     req.actor = "anonymous";
     req.remote_addr = remote;
-    serve(s, &req, &resp, pd);
+    serve(s, &req, &resp, pd, segs, sizeof(segs));
     if ((resp.status / 100) == 2 && req.route && (req.route_flags & API_AUDIT))
         audit_route(&req, &resp);
     rc = send_resp(conn, &resp);
