@@ -28,7 +28,6 @@ static json_t *schedule_json(json_t *row)
                                         "enabled",       "state",    "created_at",     "updated_at",
                                         "last_fired_at", "last_run", "next_fire_at",   NULL };
 
-    json_object_set(out, "name", json_object_get(row, "name"));
     json_object_set(out, "cron", json_object_get(row, "expression"));
     json_object_set(out, "tz", json_object_get(row, "timezone"));
     json_object_set(out, "misfire", json_object_get(row, "misfire_policy"));
@@ -167,6 +166,19 @@ static bool read_body(api_req_t *req, api_resp_t *resp, const char *name, body_t
     df_code_t code;
 
     memset(b, 0, sizeof(*b));
+    /* null is absent (a Schedule's unused target is null) */
+    if (json_is_null(tz))
+        tz = NULL;
+    if (json_is_null(task))
+        task = NULL;
+    if (json_is_null(pipe))
+        pipe = NULL;
+    if (json_is_null(misfire))
+        misfire = NULL;
+    if (json_is_null(limit))
+        limit = NULL;
+    if (json_is_null(paused))
+        paused = NULL;
     if (!api_body_only(req, resp, allowed) ||
         !field_type(resp, vname, "name", json_is_string(vname), "a string") ||
         !field_type(resp, cron, "cron", json_is_string(cron), "a string (a cron expression)") ||

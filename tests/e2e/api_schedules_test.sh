@@ -67,6 +67,10 @@ api PUT /v1/schedules/every2s "{\"cron\":\"0 3 * * *\",\"tz\":\"Europe/Paris\",\
 check_status "PUT" 200
 check_eq "the definition replaced" "$(jqb '[.cron, .tz, .misfire, .catch_up_limit] | map(tostring) | join(" ")')" "0 3 * * * Europe/Paris catch_up 2"
 check_eq "next_fire_at follows the new expression (03:00 Paris)" "$(jqb '.next_fire_at[11:19]' | grep -cE '^0[12]:00:00$')" 1
+api PUT /v1/schedules/every2s "{\"name\":\"every2s\",\"cron\":\"0 3 * * *\",\"tz\":\"Europe/Paris\",\"task\":$task,\"pipeline\":null,\"misfire\":\"catch_up\",\"catch_up_limit\":2}"
+check_status "PUT with the path's name and a null pipeline (as GET shows it)" 200
+api PUT /v1/schedules/every2s "{\"name\":\"other\",\"cron\":\"@daily\",\"task\":$task}"
+check_error "PUT with another name" 400 invalid name
 api PUT /v1/schedules/nope "{\"cron\":\"@daily\",\"task\":$task}"
 check_error "PUT an unknown schedule" 404 not_found name
 
@@ -177,7 +181,7 @@ check_eq "and its fired slots with it" "$(fires manual)" 0
 # ---- the audit log ----------------------------------------------------------------------------
 audit() { q "SELECT string_agg(action || ' ' || target, ',' ORDER BY id) FROM audit_log WHERE target_kind = 'schedules' AND actor LIKE 'token:$1-%'"; }
 check_eq "admin changes are audited, in order" "$(audit admin)" \
-    "POST /v1/schedules every2s,POST /v1/schedules/{name}/pause every2s,POST /v1/schedules/{name}/pause every2s,POST /v1/schedules/{name}/resume every2s,PUT /v1/schedules/{name} every2s,POST /v1/schedules manual,POST /v1/schedules pipe,POST /v1/schedules/{name}/trigger pipe,DELETE /v1/schedules/{name} manual"
+    "POST /v1/schedules every2s,POST /v1/schedules/{name}/pause every2s,POST /v1/schedules/{name}/pause every2s,POST /v1/schedules/{name}/resume every2s,PUT /v1/schedules/{name} every2s,PUT /v1/schedules/{name} every2s,POST /v1/schedules manual,POST /v1/schedules pipe,POST /v1/schedules/{name}/trigger pipe,DELETE /v1/schedules/{name} manual"
 check_eq "so is the submit token's trigger" "$(audit submit)" "POST /v1/schedules/{name}/trigger manual"
 check_eq "with what it fired" "$(q "SELECT details->>'task_id' FROM audit_log WHERE action = 'POST /v1/schedules/{name}/trigger' AND target = 'manual'")" "$trig"
 check_eq "the definition's audit keeps no params" "$(q "SELECT (details ? 'cron') AND NOT (details::text LIKE '%rows%') FROM audit_log WHERE action = 'POST /v1/schedules' AND target = 'every2s'")" t
