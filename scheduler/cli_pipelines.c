@@ -17,6 +17,7 @@
 #include "df_log.h"
 #include "df_pg.h"
 #include "pipeline_def.h"
+#include "pipeline_store.h"
 #include "pipelines.h"
 
 #define EXIT_RUN_FAILED  4 /* --wait: the run ended failed or cancelled */
@@ -136,29 +137,6 @@ static const char *table_time(const char *ms_text, char *buf, size_t len)
     return buf;
 }
 
-/* Milliseconds text -> RFC 3339 JSON string, or JSON null. */
-static json_t *json_time(const char *ms_text)
-{
-    char buf[40];
-
-    if (!ms_text || !*ms_text)
-        return json_null();
-    df_time_format(strtoll(ms_text, NULL, 10), buf, sizeof(buf));
-    return json_string(buf);
-}
-
-static json_t *json_text(PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
-}
-
-/* A jsonb column -> its value, or JSON null. */
-static json_t *json_column(PGresult *res, int row, int col)
-{
-    json_t *v = PQgetisnull(res, row, col) ? NULL : json_loads(PQgetvalue(res, row, col), 0, NULL);
-    return v ? v : json_null();
-}
-
 /* A nullable text column as a C string (NULL when SQL NULL). */
 static const char *column(PGresult *res, int row, int col)
 {
@@ -223,82 +201,6 @@ static json_t *cell(const char *text, size_t max)
 }
 
 /* ---- show ---- */
-
-static const char run_sql[] =
-    "SELECT r.id, p.name, r.state,"
-    "       floor(extract(epoch FROM r.started_at) * 1000)::bigint,"
-    "       floor(extract(epoch FROM r.finished_at) * 1000)::bigint,"
-    "       r.schedule_id, floor(extract(epoch FROM r.fire_time) * 1000)::bigint,"
-    "       " DF_PIPELINE_REASON_SQL
-    " FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
-    " WHERE r.id = $1";
-
-static const char run_steps_sql[] =
-    "SELECT s.step, d.value->'after', s.state, s.task_id,"
-    "       floor(extract(epoch FROM s.started_at) * 1000)::bigint,"
-    "       floor(extract(epoch FROM s.finished_at) * 1000)::bigint,"
-    "       s.result, s.error, t.attempt, t.task->'params'"
-    "  FROM pipeline_runs r"
-    "  CROSS JOIN LATERAL jsonb_array_elements(r.definition->'steps') WITH ORDINALITY AS d (value, "
-    "ord)"
-    "  JOIN pipeline_steps s ON s.run_id = r.id AND s.step = d.value->>'name'"
-    "  LEFT JOIN tasks t ON t.task_id = s.task_id"
-    " WHERE r.id = $1 ORDER BY d.ord";
-
-static bool published(const char *state)
-{
-    return strcmp(state, "pending") != 0 && strcmp(state, "skipped") != 0;
-}
-
-/* The run as one JSON object (new reference), NULL with err set. */
-static json_t *describe(df_pg_t *pg, const char *run_id, df_error_t *err)
-{
-    PGresult *run, *steps;
-    json_t *out, *list;
-
-    if (!(run = df_pg_exec(pg, run_sql, 1, (const char *[]){ run_id }, err)))
-        return NULL;
-    if (PQntuples(run) != 1) {
-        PQclear(run);
-        df_error_set(err, DF_ERR_NOT_FOUND, "run_id", "no pipeline run has id \"%s\"", run_id);
-        return NULL;
-    }
-    if (!(steps = df_pg_exec(pg, run_steps_sql, 1, (const char *[]){ run_id }, err))) {
-        PQclear(run);
-        return NULL;
-    }
-    list = json_array();
-    for (int i = 0; i < PQntuples(steps); i++) {
-        const char *name = PQgetvalue(steps, i, 0), *state = PQgetvalue(steps, i, 2);
-        const char *task_id = column(steps, i, 3);
-        json_t *step = json_pack("{s:s, s:o, s:s}", "step", name, "after", json_column(steps, i, 1),
-                                 "state", state);
-        json_object_set_new(step, "task_id",
-                            task_id && published(state) ? json_string(task_id) : json_null());
-        json_object_set_new(step, "rerun",
-                            json_integer(df_pipeline_step_rerun(run_id, name, task_id)));
-        json_object_set_new(step, "attempt",
-                            PQgetisnull(steps, i, 8)
-                                ? json_null()
-                                : json_integer(strtol(PQgetvalue(steps, i, 8), NULL, 10)));
-        json_object_set_new(step, "started_at", json_time(column(steps, i, 4)));
-        json_object_set_new(step, "finished_at", json_time(column(steps, i, 5)));
-        json_object_set_new(step, "result", json_column(steps, i, 6));
-        json_object_set_new(step, "error", json_column(steps, i, 7));
-        json_object_set_new(step, "params", json_column(steps, i, 9));
-        json_array_append_new(list, step);
-    }
-    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "run_id", run_id, "pipeline",
-                    PQgetvalue(run, 0, 1), "state", PQgetvalue(run, 0, 2), "started_at",
-                    json_time(column(run, 0, 3)), "finished_at", json_time(column(run, 0, 4)),
-                    "schedule_id", json_text(run, 0, 5), "fire_time", json_time(column(run, 0, 6)),
-                    "reason", json_text(run, 0, 7), "steps", list);
-    PQclear(run);
-    PQclear(steps);
-    if (!out)
-        df_error_set(err, DF_ERR_NOMEM, NULL, "out of memory");
-    return out;
-}
 
 static const char *str_or(const json_t *v, const char *none)
 {
@@ -380,7 +282,7 @@ static int show(df_pg_t *pg, const cli_config_t *cfg, const char *run_id)
     json_t *run;
 
     df_error_init(&err);
-    if (!(run = describe(pg, run_id, &err))) {
+    if (!(run = df_pipeline_run_describe(pg, run_id, &err))) {
         fail("%s", err.message);
         return DF_EXIT_FAILURE;
     }
@@ -430,36 +332,13 @@ static int wait_run(df_pg_t *pg, const cli_config_t *cfg, const char *run_id)
     return strcmp(state, "succeeded") == 0 ? DF_EXIT_OK : EXIT_RUN_FAILED;
 }
 
-/* Run fn(pg, ...) in a transaction; on failure print err and roll back. */
-static df_code_t commit_or_rollback(df_pg_t *pg, df_code_t rc, df_error_t *err)
-{
-    df_error_t ignored;
-
-    if (rc == DF_OK)
-        rc = df_pg_commit(pg, err);
-    if (rc != DF_OK) {
-        df_error_init(&ignored);
-        df_pg_rollback(pg, &ignored);
-    }
-    return rc;
-}
-
 static int run_pipeline(df_pg_t *pg, const cli_config_t *cfg, const char *name)
 {
     char run_id[DF_ID_BUF];
-    json_t *ref = json_pack("{s:s}", "name", name);
-    bool created = false;
     df_error_t err;
-    df_code_t rc;
 
     df_error_init(&err);
-    df_id_ulid(run_id);
-    rc = df_pg_begin(pg, &err);
-    if (rc == DF_OK)
-        rc = df_pipeline_run_create(pg, ref, run_id, NULL, 0, &created, &err);
-    rc = commit_or_rollback(pg, rc, &err);
-    json_decref(ref);
-    if (rc != DF_OK) {
+    if (df_pipeline_start(pg, name, run_id, &err) != DF_OK) {
         fail("%s", err.message);
         return DF_EXIT_FAILURE;
     }
@@ -484,10 +363,7 @@ static int rerun(df_pg_t *pg, const cli_config_t *cfg, const char *run_id)
     size_t i;
 
     df_error_init(&err);
-    rc = df_pg_begin(pg, &err);
-    if (rc == DF_OK)
-        rc = df_pipeline_rerun(pg, run_id, cfg->current_definition, &reset, &err);
-    rc = commit_or_rollback(pg, rc, &err);
+    rc = df_pipeline_rerun_commit(pg, run_id, cfg->current_definition, &reset, &err);
     if (rc != DF_OK) {
         fail("%s", err.message);
         return DF_EXIT_FAILURE;
@@ -508,23 +384,6 @@ static int rerun(df_pg_t *pg, const cli_config_t *cfg, const char *run_id)
 
 /* ---- add, list, runs ---- */
 
-static const char add_sql[] =
-    "INSERT INTO pipelines (id, name, description, definition) VALUES ($1, $2, $3, $4::jsonb)"
-    " ON CONFLICT (name) DO UPDATE SET description = excluded.description,"
-    "        definition = excluded.definition, updated_at = now()"
-    "  WHERE $5::boolean"
-    " RETURNING id";
-
-static bool name_ok(const char *name)
-{
-    size_t n = strlen(name);
-
-    if (n < 1 || n > 128 ||
-        !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
-        return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
-}
-
 static json_t *read_definition(const char *path, df_error_t *err)
 {
     json_error_t jerr;
@@ -544,40 +403,38 @@ static json_t *read_definition(const char *path, df_error_t *err)
 
 static int add(df_pg_t *pg, const cli_config_t *cfg, const char *name, json_t *def)
 {
-    char id[DF_ID_BUF], *text = json_dumps(def, JSON_COMPACT | JSON_PRESERVE_ORDER);
     const char *description = cfg->description
                                   ? cfg->description
                                   : json_string_value(json_object_get(def, "description"));
-    const char *params[] = { id, name, description, text, cfg->replace ? "true" : "false" };
+    char id[DF_PIPELINE_ID_BUF];
+    bool replaced = false;
     df_error_t err;
-    PGresult *res;
-    int rc = DF_EXIT_OK;
+    df_code_t rc;
 
     df_error_init(&err);
-    df_id_ulid(id);
-    if (!text || !(res = df_pg_exec(pg, add_sql, 5, params, &err))) {
-        fail("%s", text ? err.message : "out of memory");
-        free(text);
-        return DF_EXIT_FAILURE;
-    }
-    if (PQntuples(res) != 1) {
+    rc = df_pipeline_save(pg, name, description, def,
+                          cfg->replace ? DF_PIPELINE_ADD_OR_REPLACE : DF_PIPELINE_ADD, id,
+                          &replaced, &err);
+    if (rc == DF_ERR_CONFLICT) {
         fail("a pipeline named \"%s\" exists already (add --replace to replace its definition)",
              name);
-        rc = DF_EXIT_FAILURE;
-    } else if (cfg->json) {
-        json_t *out = json_pack("{s:s, s:s, s:b, s:i}", "id", PQgetvalue(res, 0, 0), "name", name,
-                                "replaced", strcmp(PQgetvalue(res, 0, 0), id) != 0, "steps",
-                                (int)json_array_size(json_object_get(def, "steps")));
+        return DF_EXIT_FAILURE;
+    }
+    if (rc != DF_OK) {
+        fail("%s", err.message);
+        return DF_EXIT_FAILURE;
+    }
+    if (cfg->json) {
+        json_t *out =
+            json_pack("{s:s, s:s, s:b, s:i}", "id", id, "name", name, "replaced", replaced, "steps",
+                      (int)json_array_size(json_object_get(def, "steps")));
         print_json(out);
         json_decref(out);
     } else {
-        printf("pipeline %s %s (%zu steps)\n", name,
-               strcmp(PQgetvalue(res, 0, 0), id) != 0 ? "replaced" : "added",
+        printf("pipeline %s %s (%zu steps)\n", name, replaced ? "replaced" : "added",
                json_array_size(json_object_get(def, "steps")));
     }
-    PQclear(res);
-    free(text);
-    return rc;
+    return DF_EXIT_OK;
 }
 
 static const char enable_sql[] =
@@ -603,27 +460,6 @@ static int set_enabled(df_pg_t *pg, const char *name, bool enabled)
     return DF_EXIT_OK;
 }
 
-static const char list_sql[] =
-    "SELECT p.name, jsonb_array_length(p.definition->'steps'), p.enabled, p.description,"
-    "       (SELECT count(*) FROM pipeline_runs r WHERE r.pipeline_id = p.id"
-    "           AND r.state = 'running'),"
-    "       l.id, l.state, floor(extract(epoch FROM l.started_at) * 1000)::bigint,"
-    "       p.definition"
-    "  FROM pipelines p LEFT JOIN LATERAL ("
-    "       SELECT id, state, started_at FROM pipeline_runs r WHERE r.pipeline_id = p.id"
-    "        ORDER BY started_at DESC, id DESC LIMIT 1) AS l ON true"
-    " ORDER BY p.name";
-
-static const char runs_sql[] =
-    "SELECT r.id, p.name, r.state, floor(extract(epoch FROM r.started_at) * 1000)::bigint,"
-    "       floor(extract(epoch FROM r.finished_at) * 1000)::bigint,"
-    "       (SELECT count(*) FILTER (WHERE s.state = 'succeeded') || '/' || count(*)"
-    "          FROM pipeline_steps s WHERE s.run_id = r.id),"
-    "       " DF_PIPELINE_REASON_SQL ", r.schedule_id"
-    "  FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
-    " WHERE $1::text IS NULL OR p.name = $1"
-    " ORDER BY r.started_at DESC, r.id DESC LIMIT $2::integer";
-
 static int list(df_pg_t *pg, const cli_config_t *cfg)
 {
     df_error_t err;
@@ -632,7 +468,7 @@ static int list(df_pg_t *pg, const cli_config_t *cfg)
     char t[32];
 
     df_error_init(&err);
-    if (!(res = df_pg_exec(pg, list_sql, 0, NULL, &err))) {
+    if (!(res = df_pipeline_list_query(pg, NULL, &err))) {
         fail("%s", err.message);
         json_decref(rows);
         return DF_EXIT_FAILURE;
@@ -643,14 +479,7 @@ static int list(df_pg_t *pg, const cli_config_t *cfg)
     for (int i = 0; i < PQntuples(res); i++) {
         bool enabled = strcmp(PQgetvalue(res, i, 2), "t") == 0;
         if (cfg->json) {
-            json_array_append_new(
-                rows,
-                json_pack("{s:s, s:i, s:b, s:o, s:i, s:o, s:o, s:o, s:o}", "name",
-                          PQgetvalue(res, i, 0), "steps", atoi(PQgetvalue(res, i, 1)), "enabled",
-                          enabled, "description", json_text(res, i, 3), "running",
-                          atoi(PQgetvalue(res, i, 4)), "last_run_id", json_text(res, i, 5),
-                          "last_run_state", json_text(res, i, 6), "last_run_started_at",
-                          json_time(column(res, i, 7)), "definition", json_column(res, i, 8)));
+            json_array_append_new(rows, df_pipeline_list_row_json(res, i));
             continue;
         }
         char last[64];
@@ -672,15 +501,13 @@ static int list(df_pg_t *pg, const cli_config_t *cfg)
 
 static int runs(df_pg_t *pg, const cli_config_t *cfg, const char *name)
 {
-    char limit[24], t1[32], t2[32];
-    const char *params[] = { name, limit };
+    char t1[32], t2[32];
     df_error_t err;
     PGresult *res;
     json_t *rows = json_array();
 
     df_error_init(&err);
-    snprintf(limit, sizeof(limit), "%lld", (long long)cfg->limit);
-    if (!(res = df_pg_exec(pg, runs_sql, 2, params, &err))) {
+    if (!(res = df_pipeline_runs_query(pg, name, cfg->limit, NULL, NULL, &err))) {
         fail("%s", err.message);
         json_decref(rows);
         return DF_EXIT_FAILURE;
@@ -690,13 +517,7 @@ static int runs(df_pg_t *pg, const cli_config_t *cfg, const char *name)
                                               "STEPS OK", "STARTED", "FINISHED", "REASON"));
     for (int i = 0; i < PQntuples(res); i++) {
         if (cfg->json) {
-            json_array_append_new(
-                rows, json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o}", "run_id",
-                                PQgetvalue(res, i, 0), "pipeline", PQgetvalue(res, i, 1), "state",
-                                PQgetvalue(res, i, 2), "started_at", json_time(column(res, i, 3)),
-                                "finished_at", json_time(column(res, i, 4)), "steps_succeeded",
-                                PQgetvalue(res, i, 5), "reason", json_text(res, i, 6),
-                                "schedule_id", json_text(res, i, 7)));
+            json_array_append_new(rows, df_pipeline_runs_row_json(res, i));
             continue;
         }
         json_array_append_new(rows, json_pack("[s,s,s,s,s,s,o]", PQgetvalue(res, i, 0),
@@ -737,7 +558,7 @@ static int dispatch(const cli_config_t *cfg, const df_args_t *args)
     if (strcmp(cmd, "add") == 0) {
         if (!arity(args, 1, 1, "add NAME --file DEF.json"))
             return DF_EXIT_USAGE;
-        if (!name_ok(args->values[1])) {
+        if (!df_pipeline_name_ok(args->values[1])) {
             fail("pipeline name \"%s\": expected 1 to 128 of a-z, 0-9, _, . and -, starting "
                  "with a letter or digit",
                  args->values[1]);

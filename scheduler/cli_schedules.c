@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "df_log.h"
 #include "schedule_slot.h"
+#include "schedule_store.h"
 
 static const df_option_t overview_options[] = { DF_COMMON_OPTIONS(df_sched_cli_config_t) };
 
@@ -203,22 +204,6 @@ void df_sched_cli_time(int64_t ms, char *buf, size_t len)
     }
 }
 
-/* NAME: what a person types and reads in a table. */
-static bool name_ok(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len < 1 || len > 128)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || !strchr("_.:-", c)))
-            return false;
-    }
-    return true;
-}
-
 /* The template of --task or --task-file, checked; NULL after printing why. */
 static json_t *load_template(df_sched_cli_t *cli, const char *name)
 {
@@ -248,23 +233,21 @@ static json_t *load_template(df_sched_cli_t *cli, const char *name)
 /* The pipeline a schedule would start: it must exist. */
 static int check_pipeline(df_sched_cli_t *cli, const char *pipeline)
 {
-    const char *params[1] = { pipeline };
+    bool enabled = true;
     df_error_t err;
-    PGresult *res;
-    int rc = DF_EXIT_OK;
+    df_code_t code;
 
     df_error_init(&err);
-    res = df_pg_exec(cli->pg, "SELECT enabled FROM pipelines WHERE name = $1", 1, params, &err);
-    if (!res)
+    code = df_schedule_pipeline_check(cli->pg, pipeline, &enabled, &err);
+    if (code == DF_ERR_NOT_FOUND)
+        return df_sched_cli_fail(cli, DF_EXIT_USAGE, "--pipeline: no pipeline named \"%s\"",
+                                 pipeline);
+    if (code)
         return df_sched_cli_pg_fail(cli, &err);
-    if (PQntuples(res) == 0)
-        rc =
-            df_sched_cli_fail(cli, DF_EXIT_USAGE, "--pipeline: no pipeline named \"%s\"", pipeline);
-    else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+    if (!enabled)
         fprintf(stderr, "%s: note: pipeline \"%s\" is disabled: its runs will not start\n",
                 cli->program->name, pipeline);
-    PQclear(res);
-    return rc;
+    return DF_EXIT_OK;
 }
 
 /* An invalid --cron or --tz; for a position in the expression, the
@@ -288,16 +271,23 @@ int df_sched_cli_add(df_sched_cli_t *cli, char **args)
     const df_sched_cli_config_t *cfg = &cli->cfg;
     const char *name = args[0];
     int targets = (cfg->task != NULL) + (cfg->task_file != NULL) + (cfg->pipeline != NULL);
-    char id[DF_ID_BUF], next_text[24], limit_text[24], when[40];
-    json_t *tmpl = NULL, *pipe = NULL;
-    char *tmpl_text = NULL, *pipe_text = NULL;
-    df_cron_t *cron;
+    char id[DF_ID_BUF], when[40];
+    df_schedule_spec_t spec = {
+        .name = name,
+        .expression = cfg->cron,
+        .timezone = cfg->tz,
+        .pipeline = cfg->pipeline,
+        .misfire = cfg->misfire,
+        .catch_up_limit = cfg->catch_up_limit,
+        .paused = cfg->paused,
+    };
+    char *tmpl_text = NULL;
     df_error_t err;
+    df_code_t code;
     int64_t next;
-    PGresult *res;
 
     df_error_init(&err);
-    if (!name_ok(name))
+    if (!df_schedule_name_ok(name))
         return df_sched_cli_fail(cli, DF_EXIT_USAGE,
                                  "NAME \"%s\": expected 1 to 128 letters, digits, '_', '.', ':' or "
                                  "'-', starting with a letter or digit",
@@ -305,143 +295,79 @@ int df_sched_cli_add(df_sched_cli_t *cli, char **args)
     if (targets != 1)
         return df_sched_cli_fail(cli, DF_EXIT_USAGE,
                                  "expected exactly one of --task, --task-file and --pipeline");
-    cron = df_cron_parse(cfg->cron, cfg->tz, &err);
-    if (!cron)
+    if (df_schedule_first_slot(cfg->cron, cfg->tz, df_now_ms(), &next, &err))
         return cron_error(cli, &err);
-    if (!df_cron_next(cron, df_now_ms(), &next)) {
-        df_cron_free(cron);
-        return df_sched_cli_fail(cli, DF_EXIT_USAGE, "--cron: \"%s\" never fires", cfg->cron);
-    }
-    df_cron_free(cron);
-    if (cfg->pipeline) {
-        pipe = json_pack("{s:s}", "name", cfg->pipeline);
-        pipe_text = json_dumps(pipe, JSON_COMPACT);
-    } else {
-        tmpl = load_template(cli, name);
+    if (!cfg->pipeline) {
+        json_t *tmpl = load_template(cli, name);
         if (!tmpl)
             return DF_EXIT_USAGE;
         tmpl_text = json_dumps(tmpl, JSON_COMPACT);
+        json_decref(tmpl);
     }
-    json_decref(tmpl);
-    json_decref(pipe);
     if (!df_sched_cli_pg(cli) || (cfg->pipeline && check_pipeline(cli, cfg->pipeline))) {
         free(tmpl_text);
-        free(pipe_text);
         return cli->pg ? DF_EXIT_USAGE : DF_EXIT_FAILURE;
     }
-    df_id_ulid(id);
-    snprintf(next_text, sizeof(next_text), "%lld", (long long)next);
-    snprintf(limit_text, sizeof(limit_text), "%lld", (long long)cfg->catch_up_limit);
-    {
-        const char *params[] = { id,
-                                 name,
-                                 cfg->cron,
-                                 cfg->tz,
-                                 tmpl_text,
-                                 pipe_text,
-                                 cfg->paused ? "true" : "false",
-                                 cfg->misfire,
-                                 limit_text,
-                                 next_text };
-        res = df_pg_exec(cli->pg,
-                         "INSERT INTO schedules (id, name, expression, timezone, task_template,"
-                         "       pipeline, paused, misfire_policy, catch_up_limit, next_fire_at)"
-                         " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::boolean, $8,"
-                         "         $9::integer, to_timestamp($10::bigint / 1000.0))"
-                         " ON CONFLICT (name) DO NOTHING RETURNING id",
-                         10, params, &err);
-    }
+    spec.task_template = tmpl_text;
+    code = df_schedule_add(cli->pg, &spec, next, id, &err);
     free(tmpl_text);
-    free(pipe_text);
-    if (!res)
-        return df_sched_cli_pg_fail(cli, &err);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
+    if (code == DF_ERR_CONFLICT)
         return df_sched_cli_fail(cli, DF_SCHED_EXIT_EXISTS, "a schedule named \"%s\" exists", name);
-    }
-    PQclear(res);
+    if (code)
+        return df_sched_cli_pg_fail(cli, &err);
     df_sched_cli_time(next, when, sizeof(when));
     printf("added schedule %s (id %s)%s; first slot %s\n", name, id, cfg->paused ? ", paused" : "",
            when);
     return DF_EXIT_OK;
 }
 
-/* pause / resume: one statement each; "already" is not an error. */
+/* A failure of a command on one named schedule. */
+static int name_fail(df_sched_cli_t *cli, const char *name, df_code_t code, const df_error_t *err)
+{
+    if (code == DF_ERR_NOT_FOUND)
+        return df_sched_cli_fail(cli, DF_SCHED_EXIT_NOT_FOUND, "no schedule named \"%s\"", name);
+    return df_sched_cli_pg_fail(cli, err);
+}
+
+/* pause / resume: "already" is not an error. */
 int df_sched_cli_pause(df_sched_cli_t *cli, char **args)
 {
-    const char *params[1] = { args[0] };
     df_error_t err;
-    PGresult *res;
-    bool was;
+    df_code_t code;
+    bool was = false;
 
     df_error_init(&err);
     if (!df_sched_cli_pg(cli))
         return DF_EXIT_FAILURE;
-    res = df_pg_exec(cli->pg,
-                     "WITH old AS (SELECT id, paused FROM schedules WHERE name = $1 FOR UPDATE)"
-                     " UPDATE schedules AS s SET paused = true,"
-                     "        updated_at = CASE WHEN old.paused THEN s.updated_at ELSE now() END"
-                     "   FROM old WHERE s.id = old.id RETURNING old.paused",
-                     1, params, &err);
-    if (!res)
-        return df_sched_cli_pg_fail(cli, &err);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return df_sched_cli_fail(cli, DF_SCHED_EXIT_NOT_FOUND, "no schedule named \"%s\"", args[0]);
-    }
-    was = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
+    code = df_schedule_pause(cli->pg, args[0], &was, &err);
+    if (code)
+        return name_fail(cli, args[0], code, &err);
     printf(was ? "schedule %s was already paused\n" : "schedule %s paused\n", args[0]);
     return DF_EXIT_OK;
 }
 
 int df_sched_cli_resume(df_sched_cli_t *cli, char **args)
 {
-    const char *params[2] = { args[0], NULL };
-    char next_text[24], when[40];
-    df_cron_t *cron;
-    df_error_t err;
-    PGresult *res;
+    char when[40];
+    df_error_t err, note;
+    df_code_t code;
+    bool was = false;
     int64_t next = 0;
 
     df_error_init(&err);
-    if (!df_sched_cli_pg(cli) || df_pg_begin(cli->pg, &err))
-        return cli->pg ? df_sched_cli_pg_fail(cli, &err) : DF_EXIT_FAILURE;
-    res = df_pg_exec(
-        cli->pg, "SELECT expression, timezone, paused FROM schedules WHERE name = $1 FOR UPDATE", 1,
-        params, &err);
-    if (!res)
-        goto pg_fail;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        df_pg_rollback(cli->pg, NULL);
-        return df_sched_cli_fail(cli, DF_SCHED_EXIT_NOT_FOUND, "no schedule named \"%s\"", args[0]);
-    }
-    if (strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
-        PQclear(res);
-        df_pg_rollback(cli->pg, NULL);
+    df_error_init(&note);
+    if (!df_sched_cli_pg(cli))
+        return DF_EXIT_FAILURE;
+    code = df_schedule_resume(cli->pg, args[0], &was, &next, &note, &err);
+    if (code)
+        return name_fail(cli, args[0], code, &err);
+    if (!was) {
         printf("schedule %s is not paused\n", args[0]);
         return DF_EXIT_OK;
     }
-    /* From now on: the slots of the pause are not missed ones. An
-     * expression that no longer parses is left for the leader to report. */
-    cron = df_cron_parse(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), &err);
-    PQclear(res);
-    if (!cron || !df_cron_next(cron, df_now_ms(), &next)) {
+    if (note.code)
         fprintf(stderr, "%s: note: %s: the cron leader will report it\n", cli->program->name,
-                cron ? "the expression never fires" : err.message);
-        next = 0;
-    }
-    df_cron_free(cron);
-    df_error_init(&err);
-    snprintf(next_text, sizeof(next_text), "%lld", (long long)next);
-    params[1] = next ? next_text : NULL;
-    if (df_pg_run(cli->pg,
-                  "UPDATE schedules SET paused = false, updated_at = now(),"
-                  "       next_fire_at = to_timestamp($2::bigint / 1000.0) WHERE name = $1",
-                  2, params, NULL, &err) ||
-        df_pg_commit(cli->pg, &err))
-        goto pg_fail;
+                note.message);
     if (next) {
         df_sched_cli_time(next, when, sizeof(when));
         printf("schedule %s resumed; next slot %s\n", args[0], when);
@@ -449,30 +375,21 @@ int df_sched_cli_resume(df_sched_cli_t *cli, char **args)
         printf("schedule %s resumed\n", args[0]);
     }
     return DF_EXIT_OK;
-pg_fail:
-    df_pg_rollback(cli->pg, NULL);
-    return df_sched_cli_pg_fail(cli, &err);
 }
 
 int df_sched_cli_delete(df_sched_cli_t *cli, char **args)
 {
-    const char *params[1] = { args[0] };
+    char id[DF_SCHEDULE_ID_BUF];
     df_error_t err;
-    PGresult *res;
+    df_code_t code;
 
     df_error_init(&err);
     if (!df_sched_cli_pg(cli))
         return DF_EXIT_FAILURE;
-    res =
-        df_pg_exec(cli->pg, "DELETE FROM schedules WHERE name = $1 RETURNING id", 1, params, &err);
-    if (!res)
-        return df_sched_cli_pg_fail(cli, &err);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return df_sched_cli_fail(cli, DF_SCHED_EXIT_NOT_FOUND, "no schedule named \"%s\"", args[0]);
-    }
-    printf("schedule %s deleted (id %s)\n", args[0], PQgetvalue(res, 0, 0));
-    PQclear(res);
+    code = df_schedule_delete(cli->pg, args[0], id, &err);
+    if (code)
+        return name_fail(cli, args[0], code, &err);
+    printf("schedule %s deleted (id %s)\n", args[0], id);
     return DF_EXIT_OK;
 }
 

@@ -46,7 +46,6 @@ typedef struct api_req {
     const char *route; /* the matched pattern ("/v1/tasks/{id}"): metrics */
     unsigned route_flags;
     const char *params[API_PARAMS_MAX]; /* path parameters, in pattern order */
-    char segs[2048];                    /* the path, cut into its parameters (params point here) */
     json_t *body;                       /* the parsed JSON body, or NULL when there is none */
     api_role_t role;                    /* the token's role (API_ROLE_NONE: no token) */
     const char *actor;                  /* "token:<name>" or "anonymous" */
@@ -97,6 +96,8 @@ extern const api_route_t api_tasks_routes[];
 extern const api_route_t api_misc_routes[];
 extern const api_route_t api_fleet_routes[];
 extern const api_route_t api_connectors_routes[];
+extern const api_route_t api_schedules_routes[];
+extern const api_route_t api_pipelines_routes[];
 
 /* ---- answers ----------------------------------------------------------- */
 

@@ -62,8 +62,9 @@ typedef struct pending {
 
 static df_metric_t *m_requests, *m_duration;
 
-static const api_route_t *const route_tables[] = { api_tasks_routes, api_connectors_routes,
-                                                   api_fleet_routes, api_misc_routes };
+static const api_route_t *const route_tables[] = { api_tasks_routes,     api_connectors_routes,
+                                                   api_fleet_routes,     api_schedules_routes,
+                                                   api_pipelines_routes, api_misc_routes };
 
 /* ---- roles ------------------------------------------------------------------- */
 
@@ -736,20 +737,27 @@ static bool parse_body(api_req_t *req, api_resp_t *resp, const pending_t *pd,
     return true;
 }
 
-static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pending_t *pd)
+/* What req points into beyond serve: the audit row, written after it,
+ * reads the path parameters and the actor. */
+typedef struct req_bufs {
+    char segs[2048]; /* the path's segments: req->params */
+    char actor[160]; /* req->actor */
+} req_bufs_t;
+
+static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pending_t *pd,
+                  req_bufs_t *bufs)
 {
     bool path_known;
     const api_route_t *route;
     api_token_info_t info;
-    char actor[160];
     int64_t wait;
 
-    if (strlen(req->path) >= sizeof(req->segs)) {
+    if (strlen(req->path) >= sizeof(bufs->segs)) {
         api_error(resp, MHD_HTTP_URI_TOO_LONG, "invalid", "path", "the path is too long");
         return;
     }
-    route =
-        find_route(req->method, req->path, req->segs, sizeof(req->segs), req->params, &path_known);
+    route = find_route(req->method, req->path, bufs->segs, sizeof(bufs->segs), req->params,
+                       &path_known);
     if (!route) {
         if (path_known)
             api_error(resp, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
@@ -772,8 +780,8 @@ static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pendi
         req->redis = c ? c->redis : NULL;
         if (!authenticate(req, resp, &info))
             return;
-        snprintf(actor, sizeof(actor), "token:%s", info.name);
-        req->actor = actor;
+        snprintf(bufs->actor, sizeof(bufs->actor), "token:%s", info.name);
+        req->actor = bufs->actor;
         req->role = info.role;
         if (info.role < route->role) {
             api_error(resp, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
@@ -842,6 +850,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     api_req_t req;
     api_resp_t resp;
     char remote[64] = "";
+    req_bufs_t bufs;
     const union MHD_ConnectionInfo *ci;
     int64_t t0;
     enum MHD_Result rc;
@@ -893,7 +902,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     req.path = url;
     req.actor = "anonymous";
     req.remote_addr = remote;
-    serve(s, &req, &resp, pd);
+    serve(s, &req, &resp, pd, &bufs);
     if ((resp.status / 100) == 2 && req.route && (req.route_flags & API_AUDIT))
         audit_route(&req, &resp);
     rc = send_resp(conn, &resp);
