@@ -62,6 +62,12 @@ static df_metric_t *m_requests, *m_duration;
 
 static const api_route_t *const route_tables[] = { api_tasks_routes, api_misc_routes };
 
+const api_route_t *const *api_route_tables(size_t *n)
+{
+    *n = sizeof(route_tables) / sizeof(route_tables[0]);
+    return route_tables;
+}
+
 /* ---- roles ------------------------------------------------------------------- */
 
 const char *api_role_name(api_role_t role)
