@@ -35,14 +35,14 @@ api_start() {
 }
 
 # api_call TOKEN METHOD PATH [BODY]: a request; prints "STATUS BODY_FILE".
-# Every body is kept in $E2E_DIR/api-bodies/ (the secret scan reads them).
-API_CALLS=0
+# Every answer (headers and body) is kept in a file of its own in
+# $E2E_DIR/api-bodies/ (the secret scan reads them); works in a subshell.
 api_call() {
     local token=$1 method=$2 path=$3 body=${4:-} out status
     mkdir -p "$E2E_DIR/api-bodies"
-    API_CALLS=$((API_CALLS + 1))
-    out="$E2E_DIR/api-bodies/$API_CALLS.json"
-    local args=(-sS -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $token")
+    out=$(mktemp "$E2E_DIR/api-bodies/XXXXXXXX.json")
+    local args=(-sS -D "$out.headers" -o "$out" -w '%{http_code}' -X "$method"
+        -H "Authorization: Bearer $token")
     [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
     status=$(curl "${args[@]}" "$API_URL$path")
     echo "$status $out"
