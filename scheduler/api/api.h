@@ -99,6 +99,15 @@ extern const api_route_t api_connectors_routes[];
 extern const api_route_t api_schedules_routes[];
 extern const api_route_t api_pipelines_routes[];
 
+/* Every route table the server matches requests against (borrowed, static),
+ * *n of them: for tests that compare the routes with the OpenAPI document. */
+const api_route_t *const *api_route_tables(size_t *n);
+
+/* schemas/openapi.yaml as compact JSON (NUL-terminated), generated at build
+ * time by scheduler/api/openapi_embed.py; served at GET /openapi.json. */
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
 /* ---- answers ----------------------------------------------------------- */
 
 /* status with body (stolen; NULL: {}). */

@@ -1,6 +1,7 @@
 /* api_misc: the routes without a token: /healthz (the process answers),
  * /readyz (Kafka, Redis and PostgreSQL, each named), /metrics (the
- * process's Prometheus registry). */
+ * process's Prometheus registry), /openapi.json (schemas/openapi.yaml,
+ * embedded as JSON at build time). */
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,21 @@ static void metrics(api_req_t *req, api_resp_t *resp)
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The document is static data: sent as it is, never copied or freed. */
+static void openapi(api_req_t *req, api_resp_t *resp)
+{
+    (void)req;
+    resp->status = MHD_HTTP_OK;
+    resp->raw = (char *)api_openapi_json;
+    resp->raw_len = api_openapi_json_len;
+    resp->raw_static = true;
+    resp->content_type = "application/json";
+}
+
 const api_route_t api_misc_routes[] = {
     { "GET", "/healthz", API_ROLE_NONE, 0, healthz },
     { "GET", "/readyz", API_ROLE_NONE, 0, readyz },
     { "GET", "/metrics", API_ROLE_NONE, 0, metrics },
+    { "GET", "/openapi.json", API_ROLE_NONE, 0, openapi },
     { NULL, NULL, API_ROLE_NONE, 0, NULL },
 };

@@ -66,6 +66,12 @@ static const api_route_t *const route_tables[] = { api_tasks_routes,     api_con
                                                    api_fleet_routes,     api_schedules_routes,
                                                    api_pipelines_routes, api_misc_routes };
 
+const api_route_t *const *api_route_tables(size_t *n)
+{
+    *n = sizeof(route_tables) / sizeof(route_tables[0]);
+    return route_tables;
+}
+
 /* ---- roles ------------------------------------------------------------------- */
 
 const char *api_role_name(api_role_t role)
@@ -333,6 +339,56 @@ bool api_need_redis(api_req_t *req, api_resp_t *resp)
     return false;
 }
 
+/* text with every integer literal too long for 64 bits given a ".0", so
+ * jansson reads it as a real instead of failing: PostgreSQL's jsonb writes
+ * numbers such as 1e300 (which a task may hold) in full. Caller frees. */
+static char *widen_big_integers(const char *text)
+{
+    size_t n = strlen(text), o = 0;
+    char *out = malloc(n + n / 9 + 3); /* at most 2 per 19 digits */
+    bool in_string = false;
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        char c = text[i];
+        if (in_string) {
+            out[o++] = c;
+            if (c == '\\' && i + 1 < n)
+                out[o++] = text[++i];
+            else if (c == '"')
+                in_string = false;
+            i++;
+        } else if (c == '"') {
+            in_string = true;
+            out[o++] = text[i++];
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i, digits = 0;
+            bool integer;
+            if (c == '-')
+                i++;
+            while (i < n && text[i] >= '0' && text[i] <= '9') {
+                i++;
+                digits++;
+            }
+            integer = i >= n || !strchr(".eE", text[i]);
+            /* the rest of the number: fraction and exponent */
+            while (i < n && strchr("0123456789.eE+-", text[i]))
+                i++;
+            memcpy(out + o, text + start, i - start);
+            o += i - start;
+            if (integer && digits > 18) {
+                out[o++] = '.';
+                out[o++] = '0';
+            }
+        } else {
+            out[o++] = text[i++];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 json_t *api_pg_json(api_req_t *req, api_resp_t *resp, const char *sql, int nparams,
                     const char *const *params)
 {
@@ -358,6 +414,11 @@ json_t *api_pg_json(api_req_t *req, api_resp_t *resp, const char *sql, int npara
         return json_null();
     }
     out = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
+    if (!out) {
+        char *wide = widen_big_integers(PQgetvalue(res, 0, 0));
+        out = wide ? json_loads(wide, JSON_DECODE_ANY, &jerr) : NULL;
+        free(wide);
+    }
     PQclear(res);
     if (!out)
         api_error(resp, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL,
@@ -609,11 +670,29 @@ static bool match(const char *pattern, char *segs, const char **params)
     return true;
 }
 
-/* The route for method + path; *path_known tells a 405 from a 404. */
+/* Add method to the comma-separated list allow (once). */
+static void allow_add(char *allow, size_t len, const char *method)
+{
+    size_t used = strlen(allow), n = strlen(method);
+    const char *p = allow;
+
+    while ((p = strstr(p, method)) != NULL) {
+        if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return;
+        p += n;
+    }
+    if (used + n + 3 < len)
+        snprintf(allow + used, len - used, "%s%s", used ? ", " : "", method);
+}
+
+/* The route for method + path; *path_known tells a 405 from a 404, and
+ * allow lists the methods the path takes (for the 405's Allow header). */
 static const api_route_t *find_route(const char *method, const char *path, char *segs,
-                                     size_t segs_len, const char **params, bool *path_known)
+                                     size_t segs_len, const char **params, bool *path_known,
+                                     char *allow, size_t allow_len)
 {
     *path_known = false;
+    allow[0] = '\0';
     for (size_t t = 0; t < sizeof(route_tables) / sizeof(route_tables[0]); t++) {
         for (const api_route_t *r = route_tables[t]; r->method; r++) {
             const char *tmp[API_PARAMS_MAX] = { 0 };
@@ -621,6 +700,9 @@ static const api_route_t *find_route(const char *method, const char *path, char 
             if (!match(r->pattern, segs, tmp))
                 continue;
             *path_known = true;
+            allow_add(allow, allow_len, r->method);
+            if (strcmp(r->method, "GET") == 0)
+                allow_add(allow, allow_len, "HEAD");
             if (strcmp(r->method, method) == 0 ||
                 (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
                 memcpy(params, tmp, sizeof(tmp));
@@ -747,6 +829,7 @@ typedef struct req_bufs {
 static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pending_t *pd,
                   req_bufs_t *bufs)
 {
+    char allow[64];
     bool path_known;
     const api_route_t *route;
     api_token_info_t info;
@@ -757,14 +840,17 @@ static void serve(api_server_t *s, api_req_t *req, api_resp_t *resp, const pendi
         return;
     }
     route = find_route(req->method, req->path, bufs->segs, sizeof(bufs->segs), req->params,
-                       &path_known);
+                       &path_known, allow, sizeof(allow));
     if (!route) {
-        if (path_known)
+        if (path_known) {
             api_error(resp, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
-                      "%.16s is not allowed on %.200s", req->method, req->path);
-        else
+                      "%.16s is not allowed on %.200s (allowed: %s)", req->method, req->path,
+                      allow);
+            api_header(resp, "Allow", "%s", allow);
+        } else {
             api_error(resp, MHD_HTTP_NOT_FOUND, "not_found", "path",
                       "no such endpoint: %.200s (see /openapi.json)", req->path);
+        }
         return;
     }
     req->route = route->pattern;

@@ -255,15 +255,26 @@ static void list_tasks(api_req_t *req, api_resp_t *resp)
 
 /* ---- one task ------------------------------------------------------------------------------ */
 
+static bool in_list(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* The live hash df:task:{id} as an object (NULL when Redis has none or
- * cannot be asked: the history answers alone then). */
+ * cannot be asked: the history answers alone then). Workers and the
+ * recorder write its times as RFC 3339 text, shown as they are; a time
+ * held as Unix milliseconds (digits only) is formatted. */
 static json_t *live_state(api_req_t *req, const char *id)
 {
-    static const char *const fields[] = { "state",      "attempt",     "worker",     "type",
-                                          "connector",  "rows",        "chunks",     "updated_at",
-                                          "started_at", "finished_at", "error_code", "error",
+    static const char *const fields[] = { "state",      "attempt",    "worker", "type",
+                                          "connector",  "rows",       "chunks", "updated_at",
+                                          "started_at", "error_code", "error",  "finished_at",
                                           NULL };
     static const char *const numbers[] = { "attempt", "rows", "chunks", NULL };
+    static const char *const times[] = { "updated_at", "started_at", "finished_at", NULL };
     df_error_t err;
     redisReply *r;
     json_t *live;
@@ -280,17 +291,14 @@ static json_t *live_state(api_req_t *req, const char *id)
     live = json_object();
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
-        bool wanted = false, number = false;
-        if (!k || !v)
+        if (!k || !v || !in_list(fields, k))
             continue;
-        for (size_t f = 0; fields[f] && !wanted; f++)
-            wanted = strcmp(fields[f], k) == 0;
-        for (size_t f = 0; numbers[f] && !number; f++)
-            number = strcmp(numbers[f], k) == 0;
-        if (!wanted)
-            continue;
-        if (number) {
+        if (in_list(numbers, k)) {
             json_object_set_new(live, k, json_integer(strtoll(v, NULL, 10)));
+        } else if (in_list(times, k) && *v && strspn(v, "0123456789") == strlen(v)) {
+            char ts[40];
+            df_time_format(strtoll(v, NULL, 10), ts, sizeof(ts));
+            json_object_set_new(live, k, json_string(ts));
         } else {
             json_object_set_new(live, k, json_string(v));
         }
@@ -312,6 +320,39 @@ static json_t *history_row(api_req_t *req, api_resp_t *resp, const char *id, boo
                        1, params);
 }
 
+/* A task the history has not recorded yet (the recorder's batch is behind
+ * Redis), in the history's shape from its live hash: what the hash does not
+ * hold is null. NULL when the hash has no state or time to show. */
+static json_t *row_from_live(const char *id, json_t *live)
+{
+    static const char *const from_live[] = { "type",       "connector",   "worker",
+                                             "started_at", "finished_at", NULL };
+    static const char *const unset[] = { "max_attempts",    "ordering_key",  "schedule_id",
+                                         "pipeline_run_id", "pipeline_step", "submitted_by",
+                                         "submitted_at",    "deadline",      "result",
+                                         "progress",        "task",          NULL };
+    json_t *state = json_object_get(live, "state"), *updated = json_object_get(live, "updated_at");
+    json_t *attempt = json_object_get(live, "attempt"), *code = json_object_get(live, "error_code");
+    json_int_t n = json_integer_value(attempt);
+    json_t *row;
+
+    if (!json_is_string(state) || !json_is_string(updated))
+        return NULL;
+    row = json_pack("{s:s, s:O, s:O, s:I, s:{}}", "task_id", id, "state", state, "updated_at",
+                    updated, "attempt", n > 0 ? n : 1, "labels");
+    for (size_t i = 0; from_live[i]; i++) {
+        json_t *v = json_object_get(live, from_live[i]);
+        json_object_set_new(row, from_live[i], v ? json_incref(v) : json_null());
+    }
+    for (size_t i = 0; unset[i]; i++)
+        json_object_set_new(row, unset[i], json_null());
+    json_object_set_new(row, "error",
+                        json_is_string(code) ? json_pack("{s:O, s:O?}", "code", code, "message",
+                                                         json_object_get(live, "error"))
+                                             : json_null());
+    return row;
+}
+
 static void get_task(api_req_t *req, api_resp_t *resp)
 {
     const char *id = req->params[0];
@@ -323,14 +364,14 @@ static void get_task(api_req_t *req, api_resp_t *resp)
     if (!row)
         return;
     live = live_state(req, id);
-    if (json_is_null(row) && !live) {
-        json_decref(row);
-        api_error(resp, MHD_HTTP_NOT_FOUND, "not_found", "id", "no task %s", id);
-        return;
-    }
     if (json_is_null(row)) {
         json_decref(row);
-        row = json_pack("{s:s}", "task_id", id);
+        row = live ? row_from_live(id, live) : NULL;
+        if (!row) {
+            json_decref(live);
+            api_error(resp, MHD_HTTP_NOT_FOUND, "not_found", "id", "no task %s", id);
+            return;
+        }
     }
     if (live) {
         const char *live_state_s = json_string_value(json_object_get(live, "state"));
