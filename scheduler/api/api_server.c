@@ -60,7 +60,8 @@ typedef struct pending {
 
 static df_metric_t *m_requests, *m_duration;
 
-static const api_route_t *const route_tables[] = { api_tasks_routes, api_misc_routes };
+static const api_route_t *const route_tables[] = { api_tasks_routes, api_misc_routes,
+                                                   api_status_routes, api_page_routes };
 
 /* ---- roles ------------------------------------------------------------------- */
 
