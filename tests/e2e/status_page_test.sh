@@ -114,6 +114,8 @@ print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$PAGE_ANSWER"
 pget() { python3 -c 'import json, sys; v = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 # page_shows SELECTOR TEXT: the element shows TEXT within 20 s.
 page_shows() { page wait_text "$(js selector "$1" text "$2")" >/dev/null; }
+# page_state_is TASK_ID STATE: its row in the tasks table shows STATE within 60 s.
+page_state_is() { page wait_state "$(js task_id "$1" state "$2")" >/dev/null; }
 js() { python3 -c 'import json, sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' "$@"; }
 
 v=$(page open "$(js url "$API_URL/")")
@@ -136,7 +138,7 @@ log "states shown: $(pget "$v" '" -> ".join(v["seen"])')"
 # A failure: its error appears in the task table and in recent failures.
 API_STATUS=$(api POST /v1/tasks "$ADMIN" '{"type":"export","connector":"noop","params":{"fail":"permanent"}}')
 failed=$(jget 'r["task_id"]')
-page wait_state "$(js task_id "$failed" state failed)" >/dev/null
+check "the page shows the failed task failed" page_state_is "$failed" failed
 check "the failure's error is shown" page_shows "tr[data-testid=failure-row][data-task-id=\"$failed\"]" noop_permanent
 
 # The overview, the throughput chart, the types table and the workers panel.
@@ -160,7 +162,7 @@ check "pipelines: none in progress" page_shows '#pipelines-count' '(0 running)'
 # Cancel from the page: refused for a read token, done with an admin token.
 API_STATUS=$(api POST /v1/tasks "$ADMIN" '{"type":"export","connector":"noop","params":{"sleep_ms":120000}}')
 slow=$(jget 'r["task_id"]')
-page wait_state "$(js task_id "$slow" state running timeout_ms 60000)" >/dev/null
+check "the page shows the slow task running" page_state_is "$slow" running
 v=$(page click "$(js testid task-cancel task_id "$slow")") || v='{"message": "", "class": ""}'
 check "read token: cancel refused with the API's 403 message" \
     grep -q "needs a token of role submit or above.*(403 forbidden)" <<<"$(pget "$v" 'v["message"]')"

@@ -309,8 +309,10 @@
     6, 'the dead-letter queue is empty');
   }
 
-  // /v1/schedules when the server has it; else the summary of /v1/stats.
+  // /v1/schedules when the server has it (with the summary's last and next
+  // run for what its items leave out); else the summary of /v1/stats.
   function renderSchedules(r, stats) {
+    const summary = new Map(((stats && stats.schedules && stats.schedules.items) || []).map((s) => [s.name, s]));
     let items;
     if (r.ok) {
       note('schedules', '');
@@ -324,14 +326,16 @@
     }
     $('schedules-count').textContent = '(' + items.length + ')';
     fillRows($('schedules-body'), items, (s) => s.name || s.id, (s) => {
-      const last = s.last_run || null;
-      const lastAt = s.last_fired_at || (last && last.fire_time) || null;
+      const known = summary.get(s.name) || {};
+      const last = s.last_run || known.last_run || null;
+      const lastAt = s.last_fired_at || known.last_fired_at || (last && last.fire_time) || null;
+      const next = s.next_fire_at || known.next_fire_at || null;
       const status = s.paused ? 'paused' : s.enabled === false ? 'disabled' : 'enabled';
       return el('tr', { 'data-testid': 'schedule-row', 'data-schedule': s.name || s.id },
         el('td', {}, s.name || s.id || '—'), el('td', {}, el('code', {}, s.expression || s.cron || '')),
         lastAt ? el('td', {}, el('time', { datetime: lastAt, title: lastAt }, shortTime(lastAt)),
           last && last.state ? ' ' : '', last && last.state ? stateBadge(last.state) : '') : el('td', {}, '—'),
-        timeCell(s.next_fire_at, true), el('td', {}, stateBadge(status)));
+        timeCell(next, true), el('td', {}, stateBadge(status)));
     }, 5, 'no schedule', true);
   }
 
