@@ -94,7 +94,7 @@ page_close() {
     PAGE_OPEN=
     (page quit >/dev/null 2>&1) || true
 }
-trap 'rc=$?; page_close; (exit $rc); e2e_cleanup' EXIT
+trap 'rc=$?; set +e; page_close; (exit $rc); e2e_cleanup' EXIT
 
 # page JSON: one command to the browser; prints its value, fails on an error.
 PAGE_ANSWER=
