@@ -94,6 +94,8 @@ typedef struct api_route {
 /* The route tables of the handler files, each ended by a {NULL} entry. */
 extern const api_route_t api_tasks_routes[];
 extern const api_route_t api_misc_routes[];
+extern const api_route_t api_status_routes[]; /* GET /v1/stats (api_status.c) */
+extern const api_route_t api_page_routes[];   /* GET /, /assets/{file} (api_page.c) */
 extern const api_route_t api_fleet_routes[];
 extern const api_route_t api_connectors_routes[];
 extern const api_route_t api_schedules_routes[];
