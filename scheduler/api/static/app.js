@@ -262,10 +262,12 @@
     const items = Array.isArray(r.body.workers) ? r.body.workers : [];
     fillRows($('workers-body'), items, (x) => x.id, (x) =>
       el('tr', { 'data-testid': 'worker-row', 'data-worker-id': x.id },
-        idCell(x.id), el('td', {}, x.host || '—'), el('td', { class: 'num' }, x.pid == null ? '—' : String(x.pid)),
-        timeCell(x.started_at), timeCell(x.last_heartbeat_at, true),
-        el('td', {}, stateBadge(x.stale ? 'stale' : 'alive')),
-        el('td', { class: 'id' }, Array.isArray(x.running) && x.running.length ? x.running.join(', ') : '—')),
+        idCell(x.id), el('td', {}, x.types || '—'), el('td', {}, x.version || '—'),
+        timeCell(x.started_at), timeCell(x.heartbeat_at, true),
+        el('td', {}, stateBadge(x.gone || x.stale ? 'stale' : 'alive')),
+        el('td', { class: 'id' }, Array.isArray(x.tasks) && x.tasks.length
+          ? x.tasks.map((t) => t.task_id + ' (' + t.type + ' ' + t.connector + ')').join(', ')
+          : (x.running ? String(x.running) : '—'))),
     7, 'no worker has announced itself', true);
   }
 
