@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "df_audit.h"
 #include "df_config.h"
@@ -48,22 +49,7 @@ static const df_exit_code_t exit_codes[] = {
     { EXIT_NOT_FOUND, "no connector has that name" },
 };
 
-static int fail(const cli_t *cli, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(const cli_t *cli, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "%s: ", cli->program->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (code == DF_EXIT_USAGE)
-        fprintf(stderr, "Try '%s --help' for more information.\n", cli->program->name);
-    return code;
-}
+#define fail(cli, code, ...) df_cli_fail((cli)->program, (code), __VA_ARGS__)
 
 /* A store error -> message and exit code. */
 static int store_fail(const cli_t *cli, const df_error_t *err)
@@ -406,33 +392,10 @@ static const df_program_t keys_overview = {
     .n_exit_codes = sizeof(exit_codes) / sizeof(exit_codes[0]),
 };
 
-static int overview_help(const df_program_t *overview, const char *expected, int argc, char **argv)
-{
-    cli_config_t cfg;
-    df_args_t args;
-    df_parse_result_t parsed;
-
-    memset(&cfg, 0, sizeof(cfg));
-    parsed = df_config_parse(overview, &cfg, argc, argv, &args);
-    df_config_free(overview, &cfg);
-    df_args_free(&args);
-    if (parsed == DF_PARSE_EXIT)
-        return DF_EXIT_OK;
-    if (parsed == DF_PARSE_RUN) {
-        if (argc > 1)
-            fprintf(stderr, "%s: unknown command \"%s\"\n", overview->name, argv[1]);
-        else
-            fprintf(stderr, "%s: expected a command (%s)\n", overview->name, expected);
-        fprintf(stderr, "Try '%s --help' for more information.\n", overview->name);
-    }
-    return DF_EXIT_USAGE;
-}
-
 static int dispatch(const command_t *cmds, size_t n, const df_program_t *overview,
                     const char *expected, int argc, char **argv)
 {
     const command_t *cmd = NULL;
-    df_log_level_t level = DF_LOG_WARN;
     df_args_t args;
     df_parse_result_t parsed;
     cli_t cli;
@@ -442,7 +405,7 @@ static int dispatch(const command_t *cmds, size_t n, const df_program_t *overvie
         if (strcmp(cmds[i].name, argv[1]) == 0)
             cmd = &cmds[i];
     if (!cmd)
-        return overview_help(overview, expected, argc, argv);
+        return df_cli_overview(overview, expected, argc, argv);
     memset(&cli, 0, sizeof(cli));
     cli.program = &cmd->program;
     df_audit_cli_actor(cli.actor, sizeof(cli.actor));
@@ -453,10 +416,7 @@ static int dispatch(const command_t *cmds, size_t n, const df_program_t *overvie
         rc = fail(&cli, DF_EXIT_USAGE, "expected %s",
                   cmd->nargs ? "one argument (see --help)" : "no arguments");
     } else {
-        /* A command's output is its own; library logs say only what went wrong. */
-        if (cli.cfg.common.log_level && strcmp(cli.cfg.common.log_level, "debug") == 0)
-            level = DF_LOG_DEBUG;
-        df_log_init("scheduler", level);
+        df_cli_log_init(&cli.cfg.common);
         rc = cmd->run(&cli, args.values);
     }
     df_pg_destroy(cli.pg);

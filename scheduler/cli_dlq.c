@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "df_config.h"
 #include "df_id.h"
@@ -112,22 +113,7 @@ typedef struct command {
         .exit_codes = exit_codes, .n_exit_codes = sizeof(exit_codes) / sizeof(exit_codes[0]), \
     }
 
-static int fail(const dlq_cli_t *cli, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(const dlq_cli_t *cli, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "%s: ", cli->program->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (code == DF_EXIT_USAGE)
-        fprintf(stderr, "Try '%s --help' for more information.\n", cli->program->name);
-    return code;
-}
+#define fail(cli, code, ...) df_cli_fail((cli)->program, (code), __VA_ARGS__)
 
 /* A dlq_store error as an exit code, after saying it; invalid_code is
  * the code of DF_ERR_INVALID. */
@@ -452,41 +438,19 @@ static const df_program_t overview = {
     .n_exit_codes = sizeof(exit_codes) / sizeof(exit_codes[0]),
 };
 
-static int overview_help(int argc, char **argv)
-{
-    dlq_cli_config_t cfg;
-    df_args_t args;
-    df_parse_result_t parsed;
-
-    memset(&cfg, 0, sizeof(cfg));
-    parsed = df_config_parse(&overview, &cfg, argc, argv, &args);
-    df_config_free(&overview, &cfg);
-    df_args_free(&args);
-    if (parsed == DF_PARSE_EXIT)
-        return DF_EXIT_OK;
-    if (parsed == DF_PARSE_RUN) {
-        fprintf(stderr, "%s: %s%s%s\n", overview.name, argc > 1 ? "unknown command \"" : "",
-                argc > 1 ? argv[1] : "expected a command (list, show, requeue, purge)",
-                argc > 1 ? "\"" : "");
-        fprintf(stderr, "Try '%s --help' for more information.\n", overview.name);
-    }
-    return DF_EXIT_USAGE;
-}
-
 int df_cmd_dlq(int argc, char **argv)
 {
     const command_t *cmd = NULL;
     dlq_cli_t cli;
     df_args_t args;
     df_parse_result_t parsed;
-    df_log_level_t level = DF_LOG_WARN;
     int rc;
 
     for (size_t i = 0; argc > 1 && i < NCOMMANDS; i++)
         if (strcmp(commands[i].name, argv[1]) == 0)
             cmd = &commands[i];
     if (!cmd)
-        return overview_help(argc, argv);
+        return df_cli_overview(&overview, "list, show, requeue, purge", argc, argv);
     memset(&cli, 0, sizeof(cli));
     cli.program = &cmd->program;
     parsed = df_config_parse(&cmd->program, &cli.cfg, argc - 1, argv + 1, &args);
@@ -498,10 +462,7 @@ int df_cmd_dlq(int argc, char **argv)
                   : cmd->min_args == 1 ? "one message ID"
                                        : "at most one message ID");
     } else {
-        /* A command's output is its own; library logs say only what went wrong. */
-        if (cli.cfg.common.log_level && strcmp(cli.cfg.common.log_level, "debug") == 0)
-            level = DF_LOG_DEBUG;
-        df_log_init("scheduler", level);
+        df_cli_log_init(&cli.cfg.common);
         rc = cmd->run(&cli, args.values, args.count);
     }
     df_pg_destroy(cli.pg);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli_schedules.h"
+#include "cli_common.h"
 #include "commands.h"
 #include "df_log.h"
 #include "schedule_slot.h"
@@ -160,16 +161,13 @@ static const df_program_t overview = {
 
 int df_sched_cli_fail(const df_sched_cli_t *cli, int code, const char *fmt, ...)
 {
+    char message[1024];
     va_list ap;
 
-    fprintf(stderr, "%s: ", cli->program->name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    if (code == DF_EXIT_USAGE)
-        fprintf(stderr, "Try '%s --help' for more information.\n", cli->program->name);
-    return code;
+    return df_cli_fail(cli->program, code, "%s", message);
 }
 
 df_pg_t *df_sched_cli_pg(df_sched_cli_t *cli)
@@ -403,40 +401,17 @@ static const command_t *find_command(const char *name)
     return NULL;
 }
 
-static int overview_help(int argc, char **argv)
-{
-    df_sched_cli_config_t cfg;
-    df_args_t args;
-    df_parse_result_t parsed;
-
-    memset(&cfg, 0, sizeof(cfg));
-    parsed = df_config_parse(&overview, &cfg, argc, argv, &args);
-    df_config_free(&overview, &cfg);
-    df_args_free(&args);
-    if (parsed == DF_PARSE_EXIT)
-        return DF_EXIT_OK;
-    if (parsed == DF_PARSE_RUN) {
-        fprintf(stderr, "%s: %s%s%s\n", overview.name, argc > 1 ? "unknown command \"" : "",
-                argc > 1 ? argv[1]
-                         : "expected a command (list, show, add, pause, resume, "
-                           "delete, trigger)",
-                argc > 1 ? "\"" : "");
-        fprintf(stderr, "Try '%s --help' for more information.\n", overview.name);
-    }
-    return DF_EXIT_USAGE;
-}
-
 int df_cmd_schedules(int argc, char **argv)
 {
     const command_t *cmd = argc > 1 ? find_command(argv[1]) : NULL;
     df_sched_cli_t cli;
     df_args_t args;
     df_parse_result_t parsed;
-    df_log_level_t level = DF_LOG_WARN;
     int rc;
 
     if (!cmd)
-        return overview_help(argc, argv);
+        return df_cli_overview(&overview, "list, show, add, pause, resume, delete, trigger", argc,
+                               argv);
     memset(&cli, 0, sizeof(cli));
     cli.program = &cmd->program;
     parsed = df_config_parse(&cmd->program, &cli.cfg, argc - 1, argv + 1, &args);
@@ -446,10 +421,7 @@ int df_cmd_schedules(int argc, char **argv)
         rc = df_sched_cli_fail(&cli, DF_EXIT_USAGE, "expected %s",
                                cmd->nargs ? "one schedule NAME" : "no arguments");
     } else {
-        /* A command's output is its own; library logs say only what went wrong. */
-        if (cli.cfg.common.log_level && strcmp(cli.cfg.common.log_level, "debug") == 0)
-            level = DF_LOG_DEBUG;
-        df_log_init("scheduler", level);
+        df_cli_log_init(&cli.cfg.common);
         rc = cmd->run(&cli, args.values);
     }
     df_pg_destroy(cli.pg);

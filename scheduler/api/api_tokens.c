@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cli_common.h"
 #include "commands.h"
 #include "df_audit.h"
 #include "df_id.h"
@@ -104,22 +105,7 @@ static const df_exit_code_t exit_codes[] = {
     { 3, "revoke: no live token has that name or id; create: a live token has that name" },
 };
 
-static int fail(const df_program_t *prog, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(const df_program_t *prog, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (code == DF_EXIT_USAGE)
-        fprintf(stderr, "Try '%s --help' for more information.\n", prog->name);
-    return code;
-}
+#define fail df_cli_fail
 
 static void audit(df_pg_t *pg, const char *action, const char *target, json_t *details)
 {
