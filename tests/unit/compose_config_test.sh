@@ -31,7 +31,7 @@ fi
 
 # The services, as docker-compose lists them.
 services=$("${clean_env[@]}" docker-compose -f "$compose" config --services | sort | tr '\n' ' ')
-if [ "$services" = 'grafana kafka migrate postgres prometheus redis scheduler worker ' ]; then
+if [ "$services" = 'api grafana kafka migrate postgres prometheus redis scheduler worker ' ]; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)); echo "FAIL: docker-compose config --services"

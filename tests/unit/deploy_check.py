@@ -275,10 +275,11 @@ def cmd_kubernetes(root):
 def cmd_compose(resolved_path, compose_dir):
     cfg = load_all(resolved_path)[0]
     services = cfg["services"]
-    check(set(services) == {"kafka", "redis", "postgres", "migrate", "scheduler", "worker",
+    check(set(services) == {"kafka", "redis", "postgres", "migrate", "scheduler", "api", "worker",
                             "prometheus", "grafana"}, "services: %s" % sorted(services))
     fleet = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("datafleet:")}
-    check(set(fleet) == {"migrate", "scheduler", "worker"}, "datafleet image services: %s" % sorted(fleet))
+    check(set(fleet) == {"migrate", "scheduler", "api", "worker"},
+          "datafleet image services: %s" % sorted(fleet))
     kafka_env = services["kafka"]["environment"]
     check(kafka_env.get("KAFKA_PROCESS_ROLES") == "broker,controller",
           "kafka runs in KRaft mode (broker,controller)")
@@ -308,6 +309,14 @@ def cmd_compose(resolved_path, compose_dir):
     check(services["migrate"].get("restart") in (None, "no"), "migrate: a one-shot")
     check(services["scheduler"]["depends_on"].get("migrate", {}).get("condition") ==
           "service_completed_successfully", "scheduler: starts after the migrations")
+    api = services["api"]
+    check(api["environment"].get("DATAFLEET_ROLES") == "api", "api: runs the api role only")
+    check(api["depends_on"].get("migrate", {}).get("condition") == "service_completed_successfully",
+          "api: starts after the migrations")
+    check(str(api["environment"].get("DATAFLEET_API_LISTEN", "")).endswith(":8470") and
+          any(re.search(r"\b8470(/tcp)?$", str(p.get("target") if isinstance(p, dict) else p))
+              for p in api.get("ports", [])),
+          "api: listens on 8470 inside, published on the host")
     worker = services["worker"]
     check("container_name" not in worker and not worker.get("ports"),
           "worker: no container name and no host port, so --scale worker=N works")
