@@ -700,6 +700,8 @@ static bool check_not(const sch_node_t *node, const inst_t *in, vctx_t *v)
         render(not_schema->const_value, list, sizeof(list));
         return fail(v, KIND_OTHER, "must not be %s", list);
     }
+    if (not_schema->description)
+        return fail(v, KIND_OTHER, "refused: %s", not_schema->description);
     return fail(v, KIND_OTHER, "must not match the schema at %s", not_schema->location);
 }
 

@@ -418,6 +418,8 @@ static void test_combinators(void)
     INVALID("{'not':{'type':'string'}}", "'x'", "", "must not match the schema at #/not");
     INVALID("{'not':{'enum':['a','b']}}", "'b'", "", "must not be one of \"a\", \"b\"");
     VALID("{'not':{'enum':['a','b']}}", "'c'");
+    INVALID("{'not':{'pattern':'password=','description':'no password in the query'}}",
+            "'db?password=x'", "", "refused: no password in the query");
 }
 
 static void test_conditionals(void)
