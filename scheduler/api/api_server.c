@@ -107,19 +107,56 @@ void api_json(api_resp_t *resp, unsigned status, json_t *body)
     resp->json = body ? body : json_object();
 }
 
+/* Make text valid UTF-8 without control characters, in place: a request's
+ * path or query may hold any bytes, and error messages quote them (JSON
+ * strings must be UTF-8). Bad bytes become '?'. */
+static void utf8_clean(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+
+    while (*p) {
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xe0) == 0xc0 ? 2
+                   : (*p & 0xf0) == 0xe0 ? 3
+                   : (*p & 0xf8) == 0xf0 ? 4
+                                         : 0;
+        bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (ok && n == 3) {
+            unsigned cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (ok && n == 4) {
+            unsigned cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (!ok || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void api_error(api_resp_t *resp, unsigned status, const char *code, const char *field,
                const char *fmt, ...)
 {
-    char message[DF_ERR_MSG_MAX];
+    char message[DF_ERR_MSG_MAX], field_buf[DF_ERR_FIELD_MAX];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     df_log_redact(message);
+    utf8_clean(message);
+    if (field && *field) {
+        snprintf(field_buf, sizeof(field_buf), "%s", field);
+        utf8_clean(field_buf);
+    }
     api_json(resp, status,
              json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", message, "field",
-                       field && *field ? field : NULL));
+                       field && *field ? field_buf : NULL));
 }
 
 void api_header(api_resp_t *resp, const char *name, const char *fmt, ...)
