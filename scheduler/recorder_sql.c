@@ -3,7 +3,8 @@
  * by statements that each take the whole batch as one JSON array: the
  * tasks' latest state, the delayed re-publishes some events ask for
  * (retries and polls, docs/RETRIES.md), the events themselves, their log
- * lines (task_logs), and the batch's DLQ messages (dlq_messages). */
+ * lines (task_logs), the lineage succeeded tasks report (lineage_nodes,
+ * lineage_edges), and the batch's DLQ messages (dlq_messages). */
 #include "recorder.h"
 
 #include <limits.h>
@@ -174,6 +175,69 @@ static const char insert_logs_sql[] =
     "  WHERE log_message IS NOT NULL"
     "  ORDER BY at, event_id"
     " ON CONFLICT (event_id) DO NOTHING";
+
+/* (6) Lineage: the graph a succeeded task reports in result.lineage
+ * ({"nodes": [{namespace, name, kind, attrs}], "edges": [{from: {namespace,
+ * name}, to: {...}, kind, attrs}]}, docs/LINEAGE.md) merges into
+ * lineage_nodes and lineage_edges: a node or edge seen again keeps its
+ * first_seen and moves last_seen; its kind and attrs are the latest
+ * report's. Malformed entries are skipped (the statements only take
+ * strings where strings belong), so a bad report never fails a batch.
+ * Nodes first (the listed ones, then edge ends nobody listed, kind
+ * "unknown"), then the edges between them. */
+#define LINEAGE_OF_SUCCEEDED                                            \
+    " FROM jsonb_array_elements($1::jsonb) AS r(rec)"                   \
+    " CROSS JOIN LATERAL (SELECT CASE WHEN rec->>'state' = 'succeeded'" \
+    "   AND jsonb_typeof(rec->'result'->'lineage') = 'object'"          \
+    "   THEN rec->'result'->'lineage' ELSE '{}' END AS g) AS lg"
+#define LINEAGE_NODES                                                             \
+    " CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(g->'nodes')" \
+    "   = 'array' THEN g->'nodes' ELSE '[]' END) AS x(n)"
+#define LINEAGE_EDGES                                                             \
+    " CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(g->'edges')" \
+    "   = 'array' THEN g->'edges' ELSE '[]' END) AS x(e)"
+#define LINEAGE_NAMED(v)                                                          \
+    "jsonb_typeof(" v "->'namespace') = 'string' AND jsonb_typeof(" v "->'name')" \
+    " = 'string' AND " v "->>'namespace' <> '' AND " v "->>'name' <> ''"
+
+/* clang-format off */
+static const char merge_lineage_nodes_sql[] =
+    "INSERT INTO lineage_nodes (namespace, name, kind, attrs)"
+    " SELECT DISTINCT ON (ns, nm) ns, nm, kd, at FROM ("
+    "  SELECT n->>'namespace' AS ns, n->>'name' AS nm,"
+    "   CASE WHEN jsonb_typeof(n->'kind') = 'string' THEN n->>'kind' ELSE 'unknown' END AS kd,"
+    "   CASE WHEN jsonb_typeof(n->'attrs') = 'object' THEN n->'attrs' ELSE '{}' END AS at,"
+    "   rec->>'at' AS seen"
+    LINEAGE_OF_SUCCEEDED LINEAGE_NODES
+    "  WHERE " LINEAGE_NAMED("n")
+    " ) s ORDER BY ns, nm, seen DESC"
+    " ON CONFLICT (namespace, name) DO UPDATE"
+    "  SET kind = EXCLUDED.kind, attrs = EXCLUDED.attrs, last_seen = now()";
+
+static const char merge_lineage_ends_sql[] =
+    "INSERT INTO lineage_nodes (namespace, name, kind)"
+    " SELECT DISTINCT end_->>'namespace', end_->>'name', 'unknown'"
+    LINEAGE_OF_SUCCEEDED LINEAGE_EDGES
+    "  CROSS JOIN LATERAL (VALUES (e->'from'), (e->'to')) AS v(end_)"
+    "  WHERE jsonb_typeof(e) = 'object' AND " LINEAGE_NAMED("end_")
+    " ON CONFLICT (namespace, name) DO UPDATE SET last_seen = now()";
+
+static const char merge_lineage_edges_sql[] =
+    "INSERT INTO lineage_edges (from_node, to_node, kind, attrs)"
+    " SELECT DISTINCT ON (f.id, t.id, kd) f.id, t.id, kd, at FROM ("
+    "  SELECT e,"
+    "   CASE WHEN jsonb_typeof(e->'kind') = 'string' THEN e->>'kind' ELSE 'feeds' END AS kd,"
+    "   CASE WHEN jsonb_typeof(e->'attrs') = 'object' THEN e->'attrs' ELSE '{}' END AS at,"
+    "   rec->>'at' AS seen"
+    LINEAGE_OF_SUCCEEDED LINEAGE_EDGES
+    "  WHERE jsonb_typeof(e) = 'object'"
+    " ) s"
+    " JOIN lineage_nodes f ON f.namespace = e->'from'->>'namespace' AND f.name = e->'from'->>'name'"
+    " JOIN lineage_nodes t ON t.namespace = e->'to'->>'namespace' AND t.name = e->'to'->>'name'"
+    " ORDER BY f.id, t.id, kd, seen DESC"
+    " ON CONFLICT (from_node, to_node, kind) DO UPDATE"
+    "  SET attrs = EXCLUDED.attrs, last_seen = now()";
+/* clang-format on */
 
 /* (5) The messages of the DLQ topic (df_recorder_dlq_record_new), once per
  * (topic, partition, offset). */
@@ -391,7 +455,10 @@ df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, const json_t
             goto fail;
         if (df_pg_run(pg, insert_delayed_sql, 1, params, NULL, err) != DF_OK ||
             df_pg_run(pg, insert_events_sql, 1, params, inserted, err) != DF_OK ||
-            df_pg_run(pg, insert_logs_sql, 1, params, NULL, err) != DF_OK)
+            df_pg_run(pg, insert_logs_sql, 1, params, NULL, err) != DF_OK ||
+            df_pg_run(pg, merge_lineage_nodes_sql, 1, params, NULL, err) != DF_OK ||
+            df_pg_run(pg, merge_lineage_ends_sql, 1, params, NULL, err) != DF_OK ||
+            df_pg_run(pg, merge_lineage_edges_sql, 1, params, NULL, err) != DF_OK)
             goto fail;
     }
     if (dlq_text && df_pg_run(pg, insert_dlq_sql, 1, dlq_params, dlq_inserted, err) != DF_OK)

@@ -98,6 +98,7 @@ extern const api_route_t api_status_routes[]; /* GET /v1/stats (api_status.c) */
 extern const api_route_t api_page_routes[];   /* GET /, /assets/{file} (api_page.c) */
 extern const api_route_t api_fleet_routes[];
 extern const api_route_t api_connectors_routes[];
+extern const api_route_t api_lineage_routes[]; /* GET /v1/lineage (api_lineage.c) */
 extern const api_route_t api_schedules_routes[];
 extern const api_route_t api_pipelines_routes[];
 

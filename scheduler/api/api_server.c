@@ -65,7 +65,8 @@ static df_metric_t *m_requests, *m_duration;
 static const api_route_t *const route_tables[] = { api_tasks_routes,     api_connectors_routes,
                                                    api_fleet_routes,     api_schedules_routes,
                                                    api_pipelines_routes, api_misc_routes,
-                                                   api_status_routes,    api_page_routes };
+                                                   api_status_routes,    api_page_routes,
+                                                   api_lineage_routes };
 
 const api_route_t *const *api_route_tables(size_t *n)
 {

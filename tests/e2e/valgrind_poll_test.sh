@@ -30,7 +30,7 @@ list=${list%,}
 wait_for "every task ended" 180 sql_is "SELECT count(*) FROM tasks WHERE task_id IN ($list) AND state IN ('succeeded','failed','dead','cancelled')" 6
 check_eq "5 succeeded, 1 failed" "$(q "SELECT string_agg(state, ',' ORDER BY state) FROM tasks WHERE task_id IN ($list)")" \
     "failed,succeeded,succeeded,succeeded,succeeded,succeeded"
-check_eq "the lineage result" "$(task_col "${ids[5]}" "result->'edges'->0->>'to'")" noop:target
+check_eq "the lineage result" "$(task_col "${ids[5]}" "result->'lineage'->'edges'->0->'to'->>'name'")" target
 kill -TERM "$vg"
 wait "$vg" && rc=0 || rc=$?
 check_eq "valgrind exit status (9 = errors found)" "$rc" 0

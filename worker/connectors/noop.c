@@ -11,7 +11,8 @@
  * failing poll reports retry_after_ms as its Retry-After): the
  * operation lives in Redis (df:noop:job:{job_id}), so any worker can poll
  * it, and df:noop:starts:{task_id} counts the operations a task started.
- * A `lineage` task that succeeds reports a small graph.
+ * A `lineage` task that succeeds reports a graph in result.lineage:
+ * params.lineage as given, or source -> target in namespace noop://.
  * Bad params fail the task permanently, naming the field. */
 #include <stdlib.h>
 #include <string.h>
@@ -272,13 +273,29 @@ static df_outcome_kind_t noop_refresh(df_task_ctx_t *ctx, df_outcome_t *out)
     return job_start(ctx, duration_ms, poll_ms, out);
 }
 
+/* The graph a lineage task reports (docs/LINEAGE.md): params.lineage as
+ * given (an object: tests and demos choose the graph), else source ->
+ * target in namespace noop://. */
 static df_outcome_kind_t noop_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
 {
+    json_t *given = json_object_get(ctx->params, "lineage"), *graph;
+
+    if (given && !json_is_object(given))
+        return df_outcome_set(out, DF_OUTCOME_PERMANENT, "invalid_params",
+                              "params.lineage: expected an object {\"nodes\": [...], "
+                              "\"edges\": [...]}");
     if (noop_run(ctx, out) != DF_OUTCOME_OK)
         return out->kind;
+    graph = given ? json_deep_copy(given)
+                  : json_pack("{s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}], s:[{s:{s:s, s:s}, "
+                              "s:{s:s, s:s}, s:s}]}",
+                              "nodes", "namespace", "noop://", "name", "source", "kind", "dataset",
+                              "namespace", "noop://", "name", "target", "kind", "dataset", "edges",
+                              "from", "namespace", "noop://", "name", "source", "to", "namespace",
+                              "noop://", "name", "target", "kind", "feeds");
     if (!out->result)
-        out->result = json_pack("{s:[s,s], s:[{s:s, s:s}]}", "nodes", "noop:source", "noop:target",
-                                "edges", "from", "noop:source", "to", "noop:target");
+        out->result = json_object();
+    json_object_set_new(out->result, "lineage", graph);
     return DF_OUTCOME_OK;
 }
 
