@@ -72,6 +72,7 @@ typedef struct df_task_ctx {
     const json_t *params;
     const char *task_id;
     const char *connector;
+    const char *connector_kind;      /* its kind ("powerbi", "noop"...) */
     const json_t *connector_config;  /* the connector's `config` (borrowed) */
     const json_t *connector_secrets; /* name -> secret string (borrowed; never log) */
     const json_t *connector_limits;  /* the connector's `limits` (borrowed; may be NULL) */

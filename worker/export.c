@@ -3,6 +3,8 @@
  * each chunk the platform acknowledged and removed when the export ends. */
 #include "export.h"
 
+#include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +111,130 @@ static df_outcome_kind_t stopped(df_stop_reason_t why, df_outcome_t *out)
                           "stopped between chunks (cancelled or handed back)");
 }
 
+/* ---- the export's own lineage edge (docs/LINEAGE.md) ---------------------- */
+
+/* A lineage node {namespace, name, kind}. */
+static json_t *lineage_node(const char *ns, const char *name, const char *kind)
+{
+    return json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", name, "kind", kind);
+}
+
+/* The source's node: postgres://host:port + db/query/<hash> (a query has
+ * no one table), file://<path> for csv/ndjson files, the URL without its
+ * query for http_json. Never a credential: userinfo, passwords and query
+ * strings are left out. */
+static json_t *source_node(const json_t *source, const char *database_url)
+{
+    const char *kind = json_string_value(json_object_get(source, "kind"));
+    const char *url = json_string_value(json_object_get(source, "url"));
+    const char *path = json_string_value(json_object_get(source, "path"));
+    char ns[300], name[600];
+
+    if (kind && strcmp(kind, "postgres") == 0) {
+        const char *query = json_string_value(json_object_get(source, "query"));
+        PQconninfoOption *opts = PQconninfoParse(url            ? url
+                                                 : database_url ? database_url
+                                                                : "",
+                                                 NULL);
+        const char *host = "localhost", *port = "5432", *db = "postgres";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        char hex[13] = "";
+        for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+            if (!o->val || !*o->val)
+                continue;
+            if (strcmp(o->keyword, "host") == 0)
+                host = o->val;
+            else if (strcmp(o->keyword, "port") == 0)
+                port = o->val;
+            else if (strcmp(o->keyword, "dbname") == 0)
+                db = o->val;
+        }
+        snprintf(ns, sizeof(ns), "postgres://%.200s:%.20s", host, port);
+        EVP_Digest(query ? query : "", query ? strlen(query) : 0, md, &n, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 6 && i < n; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(name, sizeof(name), "%.200s/query/%s", db, hex);
+        PQconninfoFree(opts);
+        return lineage_node(ns, name, "query");
+    }
+    if (path) {
+        snprintf(name, sizeof(name), "%.590s", path);
+        return lineage_node("file://", name, "file");
+    }
+    if (url) {
+        size_t cut = strcspn(url, "?#");
+        const char *scheme_end = strstr(url, "://");
+        const char *host = scheme_end ? scheme_end + 3 : url;
+        const char *at = memchr(host, '@', strcspn(host, "/?#"));
+        size_t hlen;
+        if (at)
+            host = at + 1;
+        hlen = strcspn(host, "/?#");
+        snprintf(ns, sizeof(ns), "%.*s%.*s", (int)(scheme_end ? scheme_end - url + 3 : 0), url,
+                 (int)(hlen < 200 ? hlen : 200), host);
+        snprintf(name, sizeof(name), "%.*s",
+                 (int)(url + cut > host + hlen ? (url + cut) - (host + hlen) : 0), host + hlen);
+        return lineage_node(ns, name[0] ? name : "/", "api");
+    }
+    return lineage_node("unknown://", kind ? kind : "source", "source");
+}
+
+/* The target's node, by connector kind: Power BI's table in its dataset,
+ * Google Sheets' sheet, otherwise the connector itself. */
+static json_t *target_node(const df_task_ctx_t *ctx, const json_t *target)
+{
+    const char *kind = ctx->connector_kind ? ctx->connector_kind : "unknown";
+    const json_t *cfg = ctx->connector_config;
+    char ns[300], name[600];
+
+    if (strcmp(kind, "powerbi") == 0) {
+        const char *tenant = json_string_value(json_object_get(cfg, "tenant_id"));
+        const char *ws = json_string_value(json_object_get(target, "workspace"));
+        if (!ws)
+            ws = json_string_value(json_object_get(cfg, "workspace_id"));
+        snprintf(ns, sizeof(ns), "powerbi://%.200s", tenant ? tenant : ctx->connector);
+        snprintf(name, sizeof(name), "workspaces/%.100s/datasets/%.200s/tables/%.200s",
+                 ws ? ws : "myorg",
+                 json_string_value(json_object_get(target, "dataset"))
+                     ? json_string_value(json_object_get(target, "dataset"))
+                     : "?",
+                 json_string_value(json_object_get(target, "table"))
+                     ? json_string_value(json_object_get(target, "table"))
+                     : "?");
+        return lineage_node(ns, name, "table");
+    }
+    if (strcmp(kind, "google_sheets") == 0) {
+        const char *id = json_string_value(json_object_get(target, "spreadsheet_id"));
+        const char *sheet = json_string_value(json_object_get(target, "sheet"));
+        if (!id)
+            id = json_string_value(json_object_get(cfg, "spreadsheet_id"));
+        snprintf(ns, sizeof(ns), "sheets://%.200s", id ? id : ctx->connector);
+        return lineage_node(ns, sheet ? sheet : "Sheet1", "sheet");
+    }
+    snprintf(ns, sizeof(ns), "%.60s://%.200s", kind, ctx->connector);
+    return lineage_node(ns, "target", "dataset");
+}
+
+/* result.lineage of a finished export: source -> target, with the rows
+ * written, the column mapping and the task. */
+static json_t *export_lineage(const df_task_ctx_t *ctx, const json_t *source, const json_t *target,
+                              const json_t *mapping, int64_t rows)
+{
+    json_t *from = source_node(source, ctx->database_url);
+    json_t *to = target_node(ctx, target);
+    json_t *attrs = json_pack("{s:I, s:s}", "rows", (json_int_t)rows, "task_id", ctx->task_id);
+
+    if (json_is_object(mapping))
+        json_object_set(attrs, "mapping", (json_t *)mapping);
+    /* the arguments are read before json_pack steals from and to */
+    return json_pack("{s:[o, o], s:[{s:{s:O, s:O}, s:{s:O, s:O}, s:s, s:o}]}", "nodes", from, to,
+                     "edges", "from", "namespace", json_object_get(from, "namespace"), "name",
+                     json_object_get(from, "name"), "to", "namespace",
+                     json_object_get(to, "namespace"), "name", json_object_get(to, "name"), "kind",
+                     "feeds", "attrs", attrs);
+}
+
 df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, df_outcome_t *out)
 {
     const json_t *source = json_object_get(ctx->params, "source");
@@ -191,6 +317,8 @@ df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, 
     json_object_set_new(out->result, "chunks", json_integer(chunks));
     if (x.resume_rows > 0)
         json_object_set_new(out->result, "resumed_after_rows", json_integer(x.resume_rows));
+    json_object_set_new(out->result, "lineage",
+                        export_lineage(ctx, source, target, x.mapping, rows));
     return DF_OUTCOME_OK;
 fail:
     df_chunk_free(&chunk);

@@ -365,6 +365,7 @@ static void execute(run_t *run, const df_connector_def_t *def)
         .params = json_object_get(run->task, "params"),
         .task_id = run->task_id,
         .connector = def->name,
+        .connector_kind = def->kind,
         .connector_config = def->config,
         .connector_secrets = def->secrets,
         .connector_limits = def->limits,

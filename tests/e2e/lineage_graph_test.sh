@@ -60,6 +60,23 @@ check_eq "with its edge" "$(q "SELECT e.kind FROM lineage_edges e JOIN lineage_n
 check_eq "the malformed report added nothing" "$(q "SELECT count(*) FROM lineage_nodes")/$(q "SELECT count(*) FROM lineage_edges")" 6/5
 check_eq "and held nothing up" "$(q "SELECT count(*) FROM tasks WHERE task_id IN ('$t4', '$t5') AND state = 'succeeded'")" 2
 
+# ---- an export reports its own edge ----------------------------------------------------
+ex=$("$E2E_BIN/datafleet-submit" --type export --connector noop --params \
+    '{"source": {"kind": "postgres", "query": "SELECT g AS n FROM generate_series(1, 7) g"},
+      "mapping": {"n": "number"}}' | tail -1)
+task_wait_state "$ex" succeeded 60
+edge_of_export() {
+    q "SELECT f.namespace LIKE 'postgres://%:%' AND f.name LIKE '%/query/%' AND f.kind = 'query'
+              AND t.namespace = 'noop://noop' AND t.name = 'target'
+              AND e.attrs->>'rows' = '7' AND e.attrs->'mapping'->>'n' = 'number'
+              AND e.attrs->>'task_id' = '$ex'
+         FROM lineage_edges e JOIN lineage_nodes f ON f.id = e.from_node
+         JOIN lineage_nodes t ON t.id = e.to_node WHERE t.namespace = 'noop://noop'"
+}
+check_eq "the export's edge: its query -> the target, rows, mapping, task" "$(edge_of_export)" t
+check_eq "no password in any node" "$(q "SELECT count(*) FROM lineage_nodes WHERE namespace || name ~* 'password|:[^/@]*@'")" 0
+check_eq "the graph now" "$(q "SELECT count(*) FROM lineage_nodes")/$(q "SELECT count(*) FROM lineage_edges")" 8/6
+
 # ---- GET /v1/lineage ------------------------------------------------------------------
 view='postgres://db:5432|sales.public.order_view'
 API_STATUS=$(api GET "/v1/lineage?node=$view&direction=up&depth=1" "$READ")
@@ -70,7 +87,7 @@ API_STATUS=$(api GET "/v1/lineage?node=$view&direction=down&depth=2" "$READ")
 check_eq "downstream, two steps" "$(jget '[(n["name"], n["depth"]) for n in r["nodes"]]')" \
     '[["sales.public.order_view", 0], ["workspaces/w1/datasets/d1", 1], ["workspaces/w1/reports/r1", 2]]'
 API_STATUS=$(api GET "/v1/lineage?node=$view&depth=10" "$READ")
-check_eq "both ways: the whole graph" "$(jget 'len(r["nodes"])')/$(jget 'len(r["edges"])')" 6/5
+check_eq "both ways: the whole connected graph" "$(jget 'len(r["nodes"])')/$(jget 'len(r["edges"])')" 6/5
 id=$(jget 'r["node"]["id"]')
 API_STATUS=$(api GET "/v1/lineage?node=$id&direction=up&depth=1" "$READ")
 check_eq "by node id" "$API_STATUS $(jget 'r["node"]["name"]')" "200 sales.public.order_view"
