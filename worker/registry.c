@@ -18,6 +18,7 @@ static const df_connector_ops_t *const kinds[] = {
     &df_connector_noop,
     &df_connector_google_sheets,
     &df_connector_powerbi,
+    &df_connector_postgres,
 };
 
 /* Each kind's retry defaults (docs/RETRIES.md): the platform's own advice
@@ -38,6 +39,8 @@ static const struct kind_retry {
                                             .max_attempts = 5 } } } },
     /* Google Sheets: Google's advice is exponential backoff up to 64 s. */
     { "google_sheets", { .all = { .base_ms = 1000, .cap_ms = 64000, .max_attempts = 10 } } },
+    /* PostgreSQL catalogue reads: a database restarting is back in seconds. */
+    { "postgres", { .all = { .base_ms = 1000, .cap_ms = 30000, .max_attempts = 5 } } },
 };
 
 /* What lookups see: connector objects with resolved secrets, owned by the

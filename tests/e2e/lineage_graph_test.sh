@@ -77,6 +77,32 @@ check_eq "the export's edge: its query -> the target, rows, mapping, task" "$(ed
 check_eq "no password in any node" "$(q "SELECT count(*) FROM lineage_nodes WHERE namespace || name ~* 'password|:[^/@]*@'")" 0
 check_eq "the graph now" "$(q "SELECT count(*) FROM lineage_nodes")/$(q "SELECT count(*) FROM lineage_edges")" 8/6
 
+# ---- a PostgreSQL catalogue as a lineage source (connector kind postgres) ----------------
+q "CREATE SCHEMA lg; CREATE TABLE lg.orders (id int, customer int); CREATE TABLE lg.customers (id int);
+   CREATE VIEW lg.order_view AS SELECT o.id, c.id AS customer FROM lg.orders o JOIN lg.customers c ON c.id = o.customer;
+   CREATE MATERIALIZED VIEW lg.order_counts AS SELECT count(*) AS n FROM lg.order_view;
+   CREATE TABLE public.not_asked (x int)" >/dev/null
+echo '[{"name": "catalog", "kind": "postgres"}]' >"$E2E_DIR/catalog.json"
+"$E2E_BIN/datafleet-scheduler" connectors apply "$E2E_DIR/catalog.json" >>"$E2E_DIR/apply.log" 2>&1
+wait_for "the worker loaded the catalog connector" 20 grep -q "loaded 1 connector(s) from PostgreSQL" "$E2E_DIR/w1.log"
+cat_task=$("$E2E_BIN/datafleet-submit" --type lineage --connector catalog --params '{"schemas": ["lg"]}' | tail -1)
+task_wait_state "$cat_task" succeeded 60
+db=$(q "SELECT current_database()")
+check_eq "the catalogue's nodes, exactly" \
+    "$(q "SELECT string_agg(name || ':' || kind, ' ' ORDER BY name) FROM lineage_nodes WHERE name LIKE '$db.%'")" \
+    "$db.lg.customers:table $db.lg.order_counts:materialized_view $db.lg.order_view:view $db.lg.orders:table"
+check_eq "the catalogue's edges, exactly" \
+    "$(q "SELECT string_agg(f.name || '>' || t.name, ' ' ORDER BY f.name, t.name) FROM lineage_edges e
+            JOIN lineage_nodes f ON f.id = e.from_node JOIN lineage_nodes t ON t.id = e.to_node
+           WHERE f.name LIKE '$db.%'")" \
+    "$db.lg.customers>$db.lg.order_view $db.lg.order_view>$db.lg.order_counts $db.lg.orders>$db.lg.order_view"
+check_eq "in the database's namespace" "$(q "SELECT DISTINCT namespace FROM lineage_nodes WHERE name LIKE '$db.%'")" \
+    "$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print("postgres://%s:%s" % (p.hostname, p.port))' "$DATAFLEET_DATABASE_URL")"
+bad_task=$("$E2E_BIN/datafleet-submit" --type lineage --connector catalog --params '{"schemas": ["a\"b"]}' | tail -1)
+task_wait_state "$bad_task" failed 60
+check_eq "a bad schema name fails, naming the param" "$(q "SELECT error_code || ': ' || error_message FROM tasks WHERE task_id = '$bad_task'")" \
+    'invalid_params: params.schemas[0]: expected a schema name (1-63 characters, no quotes, backslashes, braces or commas)'
+
 # ---- GET /v1/lineage ------------------------------------------------------------------
 view='postgres://db:5432|sales.public.order_view'
 API_STATUS=$(api GET "/v1/lineage?node=$view&direction=up&depth=1" "$READ")
@@ -91,6 +117,8 @@ check_eq "both ways: the whole connected graph" "$(jget 'len(r["nodes"])')/$(jge
 id=$(jget 'r["node"]["id"]')
 API_STATUS=$(api GET "/v1/lineage?node=$id&direction=up&depth=1" "$READ")
 check_eq "by node id" "$API_STATUS $(jget 'r["node"]["name"]')" "200 sales.public.order_view"
+API_STATUS=$(api GET "/v1/lineage?node=postgres://$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print("%s:%s" % (p.hostname, p.port))' "$DATAFLEET_DATABASE_URL")%7C$db.lg.order_counts&direction=up&depth=2" "$READ")
+check_eq "the catalogue upstream of the materialized view" "$API_STATUS $(jget 'len(r["nodes"])')" "200 4"
 API_STATUS=$(api GET "/v1/lineage?node=nowhere%7Cnothing" "$READ")
 check "an unknown node: 404" api_error_is 404 not_found node
 API_STATUS=$(api GET "/v1/lineage?node=no-bar" "$READ")
