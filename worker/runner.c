@@ -15,6 +15,7 @@
 #include "export.h"
 #include "df_id.h"
 #include "df_log.h"
+#include "df_openlineage.h"
 #include "df_redis.h"
 #include "df_task.h"
 #include "df_trace.h"
@@ -268,6 +269,27 @@ static int take_lease(run_t *run, const df_connector_def_t *def, int *takeovers,
 
 /* Finish with a terminal or retrying state: Redis, then the event that
  * marks the slot done. */
+/* The OpenLineage event that ends this attempt's run: COMPLETE, FAIL
+ * (failed, dead, or retrying: the next attempt is another run) or ABORT
+ * (cancelled); nothing for a task handed back. */
+static void openlineage_end(run_t *run, const char *state, const df_outcome_t *out)
+{
+    const char *type = strcmp(state, DF_STATE_SUCCEEDED) == 0   ? "COMPLETE"
+                       : strcmp(state, DF_STATE_CANCELLED) == 0 ? "ABORT"
+                       : strcmp(state, DF_STATE_FAILED) == 0 || strcmp(state, DF_STATE_DEAD) == 0 ||
+                               strcmp(state, DF_STATE_RETRYING) == 0
+                           ? "FAIL"
+                           : NULL;
+
+    if (!type || !run->r->rt->openlineage)
+        return;
+    df_openlineage_emit(
+        run->r->rt->openlineage,
+        df_openlineage_run_event(type, run->task_id, run->attempt, run->type, run->connector,
+                                 out->result ? json_object_get(out->result, "lineage") : NULL,
+                                 strcmp(type, "COMPLETE") != 0 ? out->error.message : NULL));
+}
+
 void df_run_finish(run_t *run, const char *state, const char *code, df_outcome_t *out)
 {
     int final = df_state_is_terminal(state) ? DF_LEASE_FINAL : DF_LEASE_RELEASE;
@@ -281,6 +303,7 @@ void df_run_finish(run_t *run, const char *state, const char *code, df_outcome_t
     ev = df_run_event(run, state);
     if (!ev)
         return;
+    openlineage_end(run, state, out);
     if (code)
         df_event_set_error(ev, code, &out->error);
     if (out->result)
@@ -385,6 +408,11 @@ static void execute(run_t *run, const df_connector_def_t *def)
 
     df_trace_child(run->traceparent, outbound, sizeof(outbound));
     df_outcome_init(&out);
+    /* A run starts once: not again when a poll of its operation resumes it. */
+    if (run->r->rt->openlineage && !run->job && run->polls == 0)
+        df_openlineage_emit(run->r->rt->openlineage,
+                            df_openlineage_run_event("START", run->task_id, run->attempt, run->type,
+                                                     run->connector, NULL, NULL));
     for (;;) {
         ctx.attempt = run->attempt;
         ctx.job = run->job;
@@ -441,7 +469,12 @@ static void execute(run_t *run, const df_connector_def_t *def)
                        out.code[0] ? out.code : "retryable", -1);
         if (df_task_ctx_sleep(&ctx, wait) != DF_STOP_NONE)
             continue; /* the next op call sees the stop and returns at once */
+        openlineage_end(run, DF_STATE_RETRYING, &out);
         run->attempt++;
+        if (run->r->rt->openlineage)
+            df_openlineage_emit(run->r->rt->openlineage,
+                                df_openlineage_run_event("START", run->task_id, run->attempt,
+                                                         run->type, run->connector, NULL, NULL));
         df_outcome_free(&out);
         df_outcome_init(&out);
         {

@@ -33,6 +33,7 @@ typedef struct df_runtime {
     int64_t started_ms;
     struct df_secret_keyring *keyring;      /* DATAFLEET_SECRET_KEY; NULL when unset */
     struct df_registry_sync *registry_sync; /* NULL when --registry-poll is 0 */
+    struct df_openlineage *openlineage;     /* NULL without --openlineage-url */
     /* counters (atomic) */
     long long tasks_started, tasks_succeeded, tasks_failed, tasks_dlq;
 } df_runtime_t;

@@ -17,6 +17,7 @@
 
 #include "df_id.h"
 #include "df_log.h"
+#include "df_openlineage.h"
 #include "metrics.h"
 #include "df_program.h"
 #include "df_redis.h"
@@ -226,6 +227,12 @@ static df_code_t setup(df_runtime_t *rt, loop_state_t *ls, df_error_t *err)
                 "secrets cannot be used");
         df_error_init(err);
     }
+    if (cfg->openlineage_url && cfg->openlineage_url[0]) {
+        rt->openlineage = df_openlineage_start(cfg->openlineage_url, cfg->openlineage_token,
+                                               (size_t)cfg->openlineage_buffer, err);
+        if (!rt->openlineage)
+            return err->code;
+    }
     if (cfg->registry_poll_ms > 0 && cfg->common.database_url && cfg->common.database_url[0]) {
         rt->registry_sync = df_registry_sync_start(cfg->common.database_url, rt->keyring,
                                                    cfg->registry_poll_ms, err);
@@ -348,6 +355,7 @@ static void teardown(df_runtime_t *rt, pthread_t *runners, size_t nrunners, bool
         df_kafka_consumer_destroy(rt->consumers[i]);
     df_kafka_producer_destroy(rt->producer);
     df_registry_sync_stop(rt->registry_sync);
+    df_openlineage_stop(rt->openlineage, 3000);
     df_secret_keyring_destroy(rt->keyring);
     if (rt->wake_fd[0] >= 0) {
         close(rt->wake_fd[0]);

@@ -23,6 +23,10 @@ typedef struct df_worker_config {
     char *kafka_props;
     char *connectors_file;
     int64_t registry_poll_ms;
+    /* OpenLineage (df_openlineage.h): off when url is NULL */
+    char *openlineage_url;
+    char *openlineage_token;
+    int64_t openlineage_buffer;
 } df_worker_config_t;
 
 /* Run until SIGTERM/SIGINT (then drain within grace_ms). Returns an exit

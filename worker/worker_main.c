@@ -55,6 +55,17 @@ static const df_option_t options[] = {
       "0 turns it off (connectors then come from --connectors only). A --connectors entry wins "
       "over a registered connector of the same name",
       offsetof(df_worker_config_t, registry_poll_ms), 0 },
+    { "openlineage-url", "DATAFLEET_OPENLINEAGE_URL", DF_OPT_STRING, NULL, 0, 0, NULL,
+      "send OpenLineage run events (START, COMPLETE, FAIL, ABORT) of every task to this "
+      "endpoint, e.g. http://marquez:5000/api/v1/lineage (docs/LINEAGE.md); off when unset",
+      offsetof(df_worker_config_t, openlineage_url), 0 },
+    { "openlineage-token", "DATAFLEET_OPENLINEAGE_TOKEN", DF_OPT_STRING, NULL, 0, 0, NULL,
+      "bearer token of the OpenLineage endpoint", offsetof(df_worker_config_t, openlineage_token),
+      DF_OPT_SECRET },
+    { "openlineage-buffer", "DATAFLEET_OPENLINEAGE_BUFFER", DF_OPT_INT, "10000", 1, 10000000, NULL,
+      "OpenLineage events held while the endpoint cannot take them (the oldest is dropped "
+      "beyond)",
+      offsetof(df_worker_config_t, openlineage_buffer), 0 },
 };
 
 static const df_exit_code_t exit_codes[] = {
