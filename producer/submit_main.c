@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "df_id.h"
+#include "df_lineage.h"
 #include "df_log.h"
+#include "df_pg.h"
 #include "df_program.h"
 #include "df_redis.h"
 #include "df_submit.h"
@@ -99,11 +101,18 @@ static const df_exit_code_t exit_codes[] = {
 static const df_program_t program = {
     .name = "datafleet-submit",
     .summary = "Submit datafleet tasks to Kafka: one from flags or --file, many with --ndjson.",
-    .usage = "[OPTIONS] | cancel TASK_ID...",
+    .usage = "[OPTIONS] | cancel TASK_ID... | lineage CONNECTOR | lineage show NODE [up|down|both] "
+             "[DEPTH]",
     .details = "Commands:\n"
                "  cancel TASK_ID...   ask the fleet to cancel these tasks (df:cancel:{id}); a\n"
                "                      running task stops at its next check, a queued one\n"
-               "                      ends cancelled when a worker reaches it\n\n"
+               "                      ends cancelled when a worker reaches it\n"
+               "  lineage CONNECTOR   submit a lineage task for the connector (the options\n"
+               "                      --params, --wait... apply)\n"
+               "  lineage show NODE [up|down|both] [DEPTH]\n"
+               "                      print the lineage graph around NODE (\"<namespace>|<name>\"\n"
+               "                      or a node id) from PostgreSQL, both ways, 3 edges deep\n"
+               "                      by default (docs/LINEAGE.md)\n\n"
                "Examples:\n"
                "  datafleet-submit --type export --connector noop --params '{\"rows\":10}'\n"
                "  datafleet-submit --file task.json\n"
@@ -390,6 +399,67 @@ static int run(const submit_config_t *cfg)
     return rejected + st.rejected ? EXIT_REJECTED : DF_EXIT_OK;
 }
 
+/* `lineage show NODE [DIRECTION] [DEPTH]`: the graph around NODE, one
+ * edge per line ("from -> to  kind  attrs"), nodes first. */
+static int lineage_show(const submit_config_t *cfg, int n, char **args)
+{
+    const char *direction = n > 1 ? args[1] : "both";
+    char *end = NULL;
+    long depth = n > 2 ? strtol(args[2], &end, 10) : 3;
+    json_t *graph = NULL, *names, *x;
+    df_error_t err;
+    df_pg_t *pg;
+    size_t i;
+
+    if (n < 1 || n > 3 || (end && *end)) {
+        fprintf(stderr, "%s: lineage show: expected NODE [up|down|both] [DEPTH]\n", program.name);
+        return DF_EXIT_USAGE;
+    }
+    df_error_init(&err);
+    pg = df_pg_new(cfg->common.database_url, &err);
+    if (!pg) {
+        fprintf(stderr, "%s: lineage show needs PostgreSQL: %s\n", program.name, err.message);
+        return DF_EXIT_FAILURE;
+    }
+    if (df_lineage_walk(pg, args[0], direction, (int)depth, &graph, &err) != DF_OK) {
+        df_pg_destroy(pg);
+        fprintf(stderr, "%s: lineage show: %s\n", program.name, err.message);
+        return err.code == DF_ERR_INVALID ? DF_EXIT_USAGE : DF_EXIT_FAILURE;
+    }
+    df_pg_destroy(pg);
+    names = json_object();
+    json_array_foreach(json_object_get(graph, "nodes"), i, x)
+    {
+        char key[24];
+        snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(x, "id")));
+        printf("node  %lld  %s|%s  %s  (depth %lld)\n",
+               (long long)json_integer_value(json_object_get(x, "id")),
+               json_string_value(json_object_get(x, "namespace")),
+               json_string_value(json_object_get(x, "name")),
+               json_string_value(json_object_get(x, "kind")),
+               (long long)json_integer_value(json_object_get(x, "depth")));
+        json_object_set_new(names, key,
+                            json_sprintf("%s|%s",
+                                         json_string_value(json_object_get(x, "namespace")),
+                                         json_string_value(json_object_get(x, "name"))));
+    }
+    json_array_foreach(json_object_get(graph, "edges"), i, x)
+    {
+        char from[24], to[24];
+        char *attrs = json_dumps(json_object_get(x, "attrs"), JSON_COMPACT);
+        snprintf(from, sizeof(from), "%lld",
+                 (long long)json_integer_value(json_object_get(x, "from")));
+        snprintf(to, sizeof(to), "%lld", (long long)json_integer_value(json_object_get(x, "to")));
+        printf("edge  %s -> %s  %s  %s\n", json_string_value(json_object_get(names, from)),
+               json_string_value(json_object_get(names, to)),
+               json_string_value(json_object_get(x, "kind")), attrs ? attrs : "{}");
+        free(attrs);
+    }
+    json_decref(names);
+    json_decref(graph);
+    return DF_EXIT_OK;
+}
+
 /* `cancel ID...`: set each task's cancel flag (kept a week). */
 static int cancel_tasks(const submit_config_t *cfg, int n, char **ids)
 {
@@ -450,6 +520,15 @@ int main(int argc, char **argv)
         rc = DF_EXIT_USAGE;
     } else if (args.count > 0 && strcmp(args.values[0], "cancel") == 0) {
         rc = cancel_tasks(&cfg, args.count - 1, args.values + 1);
+    } else if (args.count > 1 && strcmp(args.values[0], "lineage") == 0 &&
+               strcmp(args.values[1], "show") == 0) {
+        rc = lineage_show(&cfg, args.count - 2, args.values + 2);
+    } else if (args.count == 2 && strcmp(args.values[0], "lineage") == 0) {
+        free(cfg.type);
+        free(cfg.connector);
+        cfg.type = strdup("lineage");
+        cfg.connector = strdup(args.values[1]);
+        rc = cfg.type && cfg.connector ? run(&cfg) : DF_EXIT_FAILURE;
     } else if (args.count > 0) {
         fprintf(stderr, "%s: unexpected argument \"%s\"\n", program.name, args.values[0]);
         fprintf(stderr, "Try '%s --help' for more information.\n", program.name);

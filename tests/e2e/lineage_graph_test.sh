@@ -85,7 +85,7 @@ q "CREATE SCHEMA lg; CREATE TABLE lg.orders (id int, customer int); CREATE TABLE
 echo '[{"name": "catalog", "kind": "postgres"}]' >"$E2E_DIR/catalog.json"
 "$E2E_BIN/datafleet-scheduler" connectors apply "$E2E_DIR/catalog.json" >>"$E2E_DIR/apply.log" 2>&1
 wait_for "the worker loaded the catalog connector" 20 grep -q "loaded 1 connector(s) from PostgreSQL" "$E2E_DIR/w1.log"
-cat_task=$("$E2E_BIN/datafleet-submit" --type lineage --connector catalog --params '{"schemas": ["lg"]}' | tail -1)
+cat_task=$("$E2E_BIN/datafleet-submit" lineage catalog --params '{"schemas": ["lg"]}' | tail -1)
 task_wait_state "$cat_task" succeeded 60
 db=$(q "SELECT current_database()")
 check_eq "the catalogue's nodes, exactly" \
@@ -98,6 +98,13 @@ check_eq "the catalogue's edges, exactly" \
     "$db.lg.customers>$db.lg.order_view $db.lg.order_view>$db.lg.order_counts $db.lg.orders>$db.lg.order_view"
 check_eq "in the database's namespace" "$(q "SELECT DISTINCT namespace FROM lineage_nodes WHERE name LIKE '$db.%'")" \
     "$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print("postgres://%s:%s" % (p.hostname, p.port))' "$DATAFLEET_DATABASE_URL")"
+show=$("$E2E_BIN/datafleet-submit" lineage show "$(q "SELECT namespace FROM lineage_nodes WHERE name = '$db.lg.order_counts'")|$db.lg.order_counts" up 2)
+check_eq "datafleet-submit lineage show: the nodes upstream" "$(grep -c '^node ' <<<"$show")" 4
+check "and the edges, by name" grep -q "^edge  .*|$db.lg.order_view -> .*|$db.lg.order_counts  feeds" <<<"$show"
+"$E2E_BIN/datafleet-submit" lineage show 'a|b' sideways >/dev/null 2>&1 && rc=0 || rc=$?
+check_eq "exit 2 for a bad direction" "$rc" 2
+"$E2E_BIN/datafleet-submit" lineage show 'nowhere|nothing' >/dev/null 2>&1 && rc=0 || rc=$?
+check_eq "exit 1 for an unknown node" "$rc" 1
 bad_task=$("$E2E_BIN/datafleet-submit" --type lineage --connector catalog --params '{"schemas": ["a\"b"]}' | tail -1)
 task_wait_state "$bad_task" failed 60
 check_eq "a bad schema name fails, naming the param" "$(q "SELECT error_code || ': ' || error_message FROM tasks WHERE task_id = '$bad_task'")" \
