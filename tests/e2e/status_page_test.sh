@@ -177,6 +177,20 @@ check_eq "the page shows the task cancelled" "$(pget "$v" 'v["shown"]')" cancell
 v=$(page click "$(js testid task-retry task_id "$failed")") || v='{"message": ""}'
 check "retry of the failed task from the page" grep -q "Task $failed retried as " <<<"$(pget "$v" 'v["message"]')"
 
+# Lineage: the graph a task reported, upstream and downstream of a node.
+graph='{"nodes":[{"namespace":"postgres://db:5432","name":"sales.public.orders","kind":"table"},{"namespace":"powerbi://t1","name":"workspaces/w/datasets/d","kind":"dataset"},{"namespace":"powerbi://t1","name":"workspaces/w/reports/r","kind":"report"}],"edges":[{"from":{"namespace":"postgres://db:5432","name":"sales.public.orders"},"to":{"namespace":"powerbi://t1","name":"workspaces/w/datasets/d"},"attrs":{"rows":12}},{"from":{"namespace":"powerbi://t1","name":"workspaces/w/datasets/d"},"to":{"namespace":"powerbi://t1","name":"workspaces/w/reports/r"}}]}'
+API_STATUS=$(api POST /v1/tasks "$ADMIN" "{\"type\":\"lineage\",\"connector\":\"noop\",\"params\":{\"lineage\":$graph}}")
+lin=$(jget 'r["task_id"]')
+wait_for "the lineage task recorded" 60 sql_is "SELECT state FROM tasks WHERE task_id = '$lin'" succeeded
+page fill "$(js testid lineage-node value 'powerbi://t1|workspaces/w/datasets/d')" >/dev/null
+page press "$(js testid lineage-show)" >/dev/null
+check "lineage: the dataset's upstream table shown" page_shows '[data-testid=lineage-body]' 'sales.public.orders'
+check "lineage: and its downstream report" page_shows '[data-testid=lineage-body]' 'workspaces/w/reports/r'
+check_eq "lineage: two edges" "$(page count "$(js selector 'tr[data-testid=lineage-edge]')")" 2
+page fill "$(js testid lineage-node value 'nowhere|nothing')" >/dev/null
+page press "$(js testid lineage-show)" >/dev/null
+check "lineage: an unknown node says so" page_shows '[data-testid=lineage-note]' 'no lineage node'
+
 v=$(page problems)
 check_eq "no script error, no CSP violation" "$v" "[]"
 page screenshot "$(js path "$SHOT")" >/dev/null

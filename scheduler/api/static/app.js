@@ -427,6 +427,46 @@
     $('token-input').focus();
   }
 
+  // ---- lineage: the graph around a node (GET /v1/lineage) -----------------------
+
+  async function showLineage() {
+    const node = $('lineage-node').value.trim();
+    const body = $('lineage-body');
+    if (!node) {
+      note('lineage', 'enter a node: namespace|name, or a node id', true);
+      return;
+    }
+    const q = new URLSearchParams({
+      node,
+      direction: $('lineage-direction').value,
+      depth: $('lineage-depth').value || '3',
+    });
+    let r;
+    try {
+      r = await api('GET', '/v1/lineage?' + q.toString());
+    } catch (e) {
+      if (e instanceof AuthError) signOut(e.message);
+      return;
+    }
+    body.replaceChildren();
+    if (!r.ok) {
+      note('lineage', errorText(r), true);
+      return;
+    }
+    const names = new Map(r.body.nodes.map((n) => [n.id, n]));
+    const label = (id) => {
+      const n = names.get(id);
+      return n ? n.namespace + ' ' + n.name + ' (' + n.kind + ')' : String(id);
+    };
+    note('lineage', r.body.nodes.length + ' nodes and ' + r.body.edges.length + ' edges around ' +
+      r.body.node.namespace + ' ' + r.body.node.name, false);
+    for (const e of r.body.edges) {
+      body.append(el('tr', { 'data-testid': 'lineage-edge' },
+        el('td', {}, label(e.from)), el('td', {}, e.kind), el('td', {}, label(e.to)),
+        el('td', { class: 'id' }, JSON.stringify(e.attrs || {})), el('td', {}, shortTime(e.last_seen))));
+    }
+  }
+
   function start() {
     $('token-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -440,6 +480,10 @@
       poll();
     });
     $('token-forget').addEventListener('click', () => signOut(''));
+    $('lineage-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      showLineage();
+    });
     $('dashboard').addEventListener('click', (ev) => {
       const button = ev.target.closest('button[data-task-id]');
       if (!button) return;

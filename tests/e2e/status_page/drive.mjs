@@ -5,9 +5,9 @@
 // or {"ok": false, "error": "..."}. The shell test decides what to check.
 //
 // Commands: open {url} | login {token} | logout | wait_state {task_id,
-// state, timeout_ms} | click {testid, task_id} | wait_text {selector, text,
-// timeout_ms} | text {selector} | count {selector} | screenshot {path} |
-// problems | quit.
+// state, timeout_ms} | click {testid, task_id} | fill {testid, value} |
+// press {testid} | wait_text {selector, text, timeout_ms} | text {selector} |
+// count {selector} | screenshot {path} | problems | quit.
 import { createRequire } from 'node:module';
 import * as readline from 'node:readline';
 
@@ -80,6 +80,14 @@ const commands = {
       message: await page.getByTestId('action-message').textContent(),
       class: await page.getByTestId('action-message').getAttribute('class'),
     };
+  },
+  async fill({ testid, value }) {
+    await page.getByTestId(testid).fill(String(value), { timeout: 10000 });
+    return testid;
+  },
+  async press({ testid }) {
+    await page.getByTestId(testid).click({ timeout: 10000 });
+    return testid;
   },
   async wait_text({ selector, text, timeout_ms }) {
     await page.waitForFunction(([sel, t]) => {
