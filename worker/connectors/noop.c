@@ -11,6 +11,8 @@
  * failing poll reports retry_after_ms as its Retry-After): the
  * operation lives in Redis (df:noop:job:{job_id}), so any worker can poll
  * it, and df:noop:starts:{task_id} counts the operations a task started.
+ * With `refresh_target` (a string), one operation per target runs across the
+ * fleet and refreshes asked for meanwhile join it (refresh_guard.h).
  * A `lineage` task that succeeds reports a graph in result.lineage:
  * params.lineage as given, or source -> target in namespace noop://.
  * Bad params fail the task permanently, naming the field. */
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "connector.h"
+#include "refresh_guard.h"
 #include "export.h"
 #include "df_id.h"
 #include "df_log.h"
@@ -246,12 +249,65 @@ static df_outcome_kind_t job_poll(df_task_ctx_t *ctx, int64_t poll_ms, df_outcom
     return kind;
 }
 
+/* With params.refresh_target, one operation per target runs across the fleet
+ * (refresh_guard.h): the first task starts it, tasks asking meanwhile
+ * join it (their result says coalesced_into), and a task that finds the
+ * target taken before its operation started polls again shortly. */
+#define NOOP_WAIT_MS 300
+
+static df_outcome_kind_t guarded_poll(df_task_ctx_t *ctx, const char *target, int64_t poll_ms,
+                                      df_outcome_t *out)
+{
+    const char *owner = json_string_value(json_object_get(ctx->job, "coalesced_into"));
+    df_outcome_kind_t kind;
+
+    df_refresh_guard_touch(ctx, target);
+    kind = job_poll(ctx, poll_ms, out);
+    if (kind == DF_OUTCOME_POLL || kind == DF_OUTCOME_RETRY)
+        return kind;
+    if (owner && kind == DF_OUTCOME_OK)
+        json_object_set_new(out->result, "coalesced_into", json_string(owner));
+    if (!owner)
+        df_refresh_guard_end(ctx, target);
+    return kind;
+}
+
+static df_outcome_kind_t guarded_start(df_task_ctx_t *ctx, const char *target, int64_t duration_ms,
+                                       int64_t poll_ms, df_outcome_t *out)
+{
+    df_refresh_role_t role;
+    json_t *job = NULL;
+    char owner[DF_ID_BUF];
+    df_error_t err;
+
+    df_error_init(&err);
+    if (df_refresh_guard_begin(ctx, target, &role, &job, owner, &err) != DF_OK)
+        return redis_gone(out, &err);
+    if (role == DF_REFRESH_WAIT)
+        return df_outcome_poll(out, json_pack("{s:s}", "waiting_for", owner), NOOP_WAIT_MS);
+    if (role == DF_REFRESH_JOIN) {
+        json_t *joined = json_is_object(job) ? json_deep_copy(job) : json_object();
+        json_decref(job);
+        json_object_set_new(joined, "coalesced_into", json_string(owner));
+        if (df_task_ctx_job_put(ctx, joined, &err) != DF_OK)
+            df_warn("noop: job state of task %s not saved: %s", ctx->task_id, err.message);
+        df_info("refresh of %s coalesced into task %s's", target, owner);
+        return df_outcome_poll(out, joined, poll_ms);
+    }
+    if (job_start(ctx, duration_ms, poll_ms, out) == DF_OUTCOME_POLL &&
+        df_refresh_guard_set_job(ctx, target, out->job, &err) != DF_OK)
+        df_warn("noop: refresh of %s: %s", target, err.message);
+    return out->kind;
+}
+
 static df_outcome_kind_t noop_refresh(df_task_ctx_t *ctx, df_outcome_t *out)
 {
     const json_t *params = ctx->params;
     json_t *jf = json_object_get(params, "job_fail");
+    json_t *jt = json_object_get(params, "refresh_target");
     int64_t duration_ms, poll_ms, poll_fail;
     df_stop_reason_t why;
+    char target[300] = "";
 
     if (!json_object_get(params, "duration_ms"))
         return noop_run(ctx, out); /* no operation: like every other type */
@@ -261,15 +317,23 @@ static df_outcome_kind_t noop_refresh(df_task_ctx_t *ctx, df_outcome_t *out)
         return out->kind;
     if (jf && !json_is_string(jf))
         return bad_param(out, "job_fail", "a string (the operation's failure message)");
+    if (jt &&
+        (!json_is_string(jt) || !*json_string_value(jt) || strlen(json_string_value(jt)) > 200))
+        return bad_param(out, "refresh_target",
+                         "a string of 1 to 200 characters (what is refreshed)");
+    if (jt)
+        snprintf(target, sizeof(target), "%s:%s", ctx->connector, json_string_value(jt));
     if ((why = ctx->should_stop(ctx)) != DF_STOP_NONE)
         return stopped(why, out);
-    if (ctx->job)
-        return job_poll(ctx, poll_ms, out);
+    if (ctx->job && json_object_get(ctx->job, "job_id"))
+        return target[0] ? guarded_poll(ctx, target, poll_ms, out) : job_poll(ctx, poll_ms, out);
     /* Starting: the common params (sleep, injected failures) apply first. */
-    if (noop_run(ctx, out) != DF_OUTCOME_OK)
+    if (!ctx->job && noop_run(ctx, out) != DF_OUTCOME_OK)
         return out->kind;
     json_decref(out->result);
     out->result = NULL;
+    if (target[0])
+        return guarded_start(ctx, target, duration_ms, poll_ms, out);
     return job_start(ctx, duration_ms, poll_ms, out);
 }
 
