@@ -106,19 +106,63 @@ void api_json(api_resp_t *resp, unsigned status, json_t *body)
     resp->json = body ? body : json_object();
 }
 
+/* The length of the well-formed UTF-8 sequence at s (1 to 4), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* overlong forms, surrogates, beyond U+10FFFF */
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* text with every byte that is not part of well-formed UTF-8 (a client's
+ * path or parameter, cut by a %.64s in the middle of a character) made '?',
+ * so the error can be JSON. In place. */
+static void utf8_clean(char *text)
+{
+    unsigned char *s = (unsigned char *)text;
+
+    while (*s) {
+        size_t n = utf8_seq(s);
+        if (n == 0)
+            *s++ = '?';
+        else
+            s += n;
+    }
+}
+
 void api_error(api_resp_t *resp, unsigned status, const char *code, const char *field,
                const char *fmt, ...)
 {
-    char message[DF_ERR_MSG_MAX];
+    char message[DF_ERR_MSG_MAX], name[256];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     df_log_redact(message);
+    utf8_clean(message);
+    snprintf(name, sizeof(name), "%s", field ? field : "");
+    utf8_clean(name);
     api_json(resp, status,
              json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", message, "field",
-                       field && *field ? field : NULL));
+                       name[0] ? name : NULL));
 }
 
 void api_header(api_resp_t *resp, const char *name, const char *fmt, ...)
