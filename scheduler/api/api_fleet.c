@@ -186,10 +186,12 @@ static void purge_dlq(api_req_t *req, api_resp_t *resp)
         api_error(resp, MHD_HTTP_BAD_REQUEST, "invalid", "/task_id", "task_id: expected a string");
         return;
     }
+    /* a time at or before 1970 would be no condition at all: purge everything */
     if (before &&
-        (!json_is_string(before) || !df_time_parse(json_string_value(before), &filter.before_ms))) {
+        (!json_is_string(before) || !df_time_parse(json_string_value(before), &filter.before_ms) ||
+         filter.before_ms <= 0)) {
         api_error(resp, MHD_HTTP_BAD_REQUEST, "invalid", "/before",
-                  "before: expected an RFC 3339 time (2026-01-31T12:00:00Z)");
+                  "before: expected an RFC 3339 time after 1970 (2026-01-31T12:00:00Z)");
         return;
     }
     if (!json_is_true(all) && !before && !task_id) {

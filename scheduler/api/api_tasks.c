@@ -155,6 +155,14 @@ static void post_task(api_req_t *req, api_resp_t *resp)
 
     if (!api_query_only(req, resp, NULL))
         return;
+    /* the message schema takes any 26 base32 characters, but an id that is
+     * not a ULID or a UUID could not be read back at /v1/tasks/{id} */
+    if (json_is_string(json_object_get(req->body, "task_id")) &&
+        !df_id_valid(json_string_value(json_object_get(req->body, "task_id")))) {
+        api_error(resp, MHD_HTTP_BAD_REQUEST, "invalid", "/task_id",
+                  "task_id: expected a ULID (26 base32 characters, the first 0 to 7) or a UUID");
+        return;
+    }
     task = json_deep_copy(req->body);
     if (!task) {
         api_error(resp, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "out of memory");

@@ -1,88 +1,155 @@
 #!/usr/bin/env bash
-# The REST API's role matrix, driven by the document the server serves: for
-# every operation that needs a token (/openapi.json, `x-datafleet-role`),
-# a call without a token is 401, a call with a token of a lower role is 403,
-# and a call with a token of that role or above is neither (path
-# parameters name things that do not exist and bodies are `{}`, so allowed
-# calls answer 400 or 404 and change nothing). A route whose enforced role
-# differs from its document fails here.
+# api_roles_test: the roles the live API enforces are the ones its document
+# says. Reads GET /openapi.json from a running scheduler (role api) and, for
+# every operation with a security requirement, calls it
+#   - with no token: 401 with the error shape and WWW-Authenticate: Bearer;
+#   - with a read, a submit and an admin token: 403 (code "forbidden")
+#     exactly when the token's role is below the operation's
+#     x-datafleet-role, and otherwise neither 401 nor 403 (nor a 5xx).
+# Calls change nothing: path parameters are unknown ids and names that fit
+# the parameter's schema (a ULID, a big DLQ id, "no-such-..."), bodies are
+# {} (so an allowed call answers 404 or 400); a call other than GET that an
+# allowed token makes must answer 4xx, never 2xx. Operations without a
+# security requirement (health, metrics, the document) must answer without
+# a token. A route whose enforced role differs from the document, or an
+# operation without x-datafleet-role, fails here.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/api_lib.sh"
-e2e_init apiroles
+source "$(dirname "$0")/api_scheduler_lib.sh"
 
-api_start --api-rate 1000 --api-burst 1000
-export ROLE_read ROLE_submit ROLE_admin API_URL
-ROLE_read=$(api_token read)
-ROLE_submit=$(api_token submit)
-ROLE_admin=$(api_token admin)
-curl -sf "$API_URL/openapi.json" >"$E2E_DIR/openapi.json"
+e2e_init api_roles
 
-python3 - "$E2E_DIR/openapi.json" >"$E2E_DIR/matrix.log" <<'PY'
-import json, os, sys, urllib.error, urllib.request
+api_migrate
+declare -A token
+token[read]=$(api_token roles-read read)
+token[submit]=$(api_token roles-submit submit)
+token[admin]=$(api_token roles-admin admin)
+api_start api --api-rate 1000 --api-burst 1000
+log "api at $API_URL"
+
+curl -sf -o "$E2E_DIR/openapi.json" "$API_URL/openapi.json"
+
+# One line per operation: METHOD PATH ROLE SECURED BODY, the path with its
+# parameters filled in with harmless values that fit their schemas.
+python3 - "$E2E_DIR/openapi.json" >"$E2E_DIR/operations.txt" <<'EOF'
+import json, re, sys
 
 doc = json.load(open(sys.argv[1]))
-url = os.environ["API_URL"]
-tokens = {r: os.environ["ROLE_" + r] for r in ("read", "submit", "admin")}
-rank = {"read": 1, "submit": 2, "admin": 3}
-fill = {"id": None, "name": "no-such-name", "run_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        "file": "none.css"}
+candidates = ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "999999999999", "no-such-thing", "x"]
 
-def call(method, path, token, body):
-    req = urllib.request.Request(url + path, method=method.upper(),
-                                 data=body.encode() if body is not None else None)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+def resolve(node):
+    while isinstance(node, dict) and "$ref" in node:
+        target = doc
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
 
-ops = bad = 0
-for path, item in sorted(doc["paths"].items()):
-    for method, op in item.items():
-        if method not in ("get", "post", "put", "patch", "delete"):
+def value_for(param):
+    schema = resolve(param.get("schema", {}))
+    pattern = schema.get("pattern")
+    for c in candidates:
+        if (not pattern or re.search(pattern, c)) and len(c) <= schema.get("maxLength", 10**6):
+            return c
+    sys.exit("no harmless value fits path parameter %s (%s)" % (param["name"], pattern))
+
+for path, item in doc["paths"].items():
+    shared = [resolve(p) for p in item.get("parameters", [])]
+    for method in ("get", "put", "post", "delete", "patch"):
+        op = item.get(method)
+        if op is None:
             continue
-        secured = op.get("security", doc.get("security")) not in ([], None)
-        role = op.get("x-datafleet-role")
-        if not secured:
-            continue
-        ops += 1
-        concrete = path
-        for name in ("id", "name", "run_id", "file"):
-            value = fill[name]
-            if name == "id":
-                value = "999999" if path.startswith("/v1/dlq") else "01ARZ3NDEKTSV4RRFFQ69G5FAV"
-            concrete = concrete.replace("{%s}" % name, value)
-        body = "{}" if "requestBody" in op else None
-        got = {"none": call(method, concrete, None, body)}
-        for r, t in tokens.items():
-            got[r] = call(method, concrete, t, body)
-        problems = []
-        if role not in rank:
-            problems.append("no x-datafleet-role")
-        if got["none"] != 401:
-            problems.append("no token: %s, expected 401" % got["none"])
-        for r in tokens:
-            if role in rank and rank[r] < rank[role] and got[r] != 403:
-                problems.append("%s token: %s, expected 403" % (r, got[r]))
-            if role in rank and rank[r] >= rank[role] and got[r] in (401, 403):
-                problems.append("%s token: %s, expected to be let in" % (r, got[r]))
-            if got[r] >= 500:
-                problems.append("%s token: %s" % (r, got[r]))
-        line = "%-6s %-36s %-6s %s" % (method.upper(), path, role, got)
-        if problems:
-            bad += 1
-            line += "  <-- " + "; ".join(problems)
-        print(line)
-print("operations checked: %d, wrong: %d" % (ops, bad))
-PY
-cat "$E2E_DIR/matrix.log"
-check "every secured operation was checked (at least 35)" \
-    test "$(sed -n 's/^operations checked: \([0-9]*\),.*/\1/p' "$E2E_DIR/matrix.log")" -ge 35
-check_eq "the enforced roles are the documented ones" \
-    "$(sed -n 's/^operations checked: [0-9]*, wrong: \([0-9]*\)$/\1/p' "$E2E_DIR/matrix.log")" 0
-check "the scan saw a 403 for a read token on an admin route" grep -q "POST   /v1/connectors .*'read': 403" "$E2E_DIR/matrix.log"
+        params = shared + [resolve(p) for p in op.get("parameters", [])]
+        filled = path
+        for p in params:
+            if p["in"] == "path":
+                filled = filled.replace("{%s}" % p["name"], value_for(p))
+        if "{" in filled:
+            sys.exit("%s %s: a path parameter is not declared" % (method, path))
+        security = op.get("security", doc.get("security", []))
+        role = op.get("x-datafleet-role", "MISSING")
+        print(method.upper(), filled, role, "secured" if security else "open",
+              "body" if "requestBody" in op else "-")
+EOF
+total=$(wc -l <"$E2E_DIR/operations.txt")
+secured=$(grep -c ' secured ' "$E2E_DIR/operations.txt" || true)
+log "$total operations in the document, $secured with a security requirement"
+check "the document has operations with a security requirement" test "$secured" -ge 30
+
+rank() {
+    case $1 in
+    none) echo 0 ;;
+    read) echo 1 ;;
+    submit) echo 2 ;;
+    admin) echo 3 ;;
+    *) echo 99 ;;
+    esac
+}
+
+# call TOKEN|- METHOD PATH BODY: prints the status; the body in resp.json,
+# the headers in resp.headers.
+call() {
+    local auth=$1 method=$2 path=$3 body=$4
+    local args=(-sS -o "$E2E_DIR/resp.json" -D "$E2E_DIR/resp.headers" -w '%{http_code}' -X "$method")
+    [ "$auth" != - ] && args+=(-H "Authorization: Bearer $auth")
+    [ "$body" = body ] && args+=(-H 'Content-Type: application/json' --data-binary '{}')
+    curl "${args[@]}" "$API_URL$path"
+    printf '%s %s (%s) -> ' "$method" "$path" "${auth:0:4}" >>"$E2E_DIR/calls.log"
+    { head -c 300 "$E2E_DIR/resp.json"; echo; } >>"$E2E_DIR/calls.log"
+}
+
+error_code() {
+    python3 -c 'import json, sys
+e = json.load(open(sys.argv[1]))["error"]
+assert sorted(e) == ["code", "field", "message"] and e["message"]
+print(e["code"])' "$E2E_DIR/resp.json" 2>/dev/null || echo "not-the-error-shape"
+}
+
+mismatches=0
+while read -r method path role security body; do
+    what="$method $path"
+    if [ "$security" = open ]; then
+        status=$(call - "$method" "$path" "$body")
+        check "$what answers without a token (got $status)" \
+            test "$status" != 401 -a "$status" != 403 -a "$status" -lt 500
+        continue
+    fi
+    check "$what names its role (x-datafleet-role: $role)" test "$(rank "$role")" -le 3
+    status=$(call - "$method" "$path" "$body")
+    check_eq "$what without a token" "$status $(error_code)" "401 unauthorized"
+    check "$what without a token: WWW-Authenticate: Bearer" \
+        grep -qi '^WWW-Authenticate: Bearer' "$E2E_DIR/resp.headers"
+    for r in read submit admin; do
+        status=$(call "${token[$r]}" "$method" "$path" "$body")
+        if [ "$(rank "$r")" -lt "$(rank "$role")" ]; then
+            if [ "$status" != 403 ]; then
+                mismatches=$((mismatches + 1))
+                log "ROLE MISMATCH: $what is documented for $role, but a $r token got $status"
+            fi
+            check_eq "$what with a $r token (needs $role)" "$status $(error_code)" "403 forbidden"
+        else
+            if [ "$status" = 401 ] || [ "$status" = 403 ]; then
+                mismatches=$((mismatches + 1))
+                log "ROLE MISMATCH: $what is documented for $role, but a $r token got $status"
+            fi
+            check "$what with a $r token (needs $role): neither 401 nor 403 nor 5xx (got $status)" \
+                test "$status" != 401 -a "$status" != 403 -a "$status" -lt 500
+            if [ "$method" != GET ]; then
+                check "$what with a $r token changes nothing (4xx, got $status)" \
+                    test "$status" -ge 400 -a "$status" -lt 500
+                check "$what with a $r token: the error shape" \
+                    test "$(error_code)" != not-the-error-shape
+            fi
+        fi
+    done
+done <"$E2E_DIR/operations.txt"
+check_eq "routes whose enforced role differs from the document" "$mismatches" 0
+
+# An error about a path parameter that is not UTF-8 (cut or raw bytes) is
+# still the one error shape (valid JSON), never an empty body.
+status=$(call "${token[read]}" GET "/v1/schedules/%C3%28%FF%FEx" -)
+check_eq "a name that is not UTF-8: 400 invalid" "$status $(error_code)" "400 invalid"
+status=$(call "${token[read]}" GET "/v1/schedules/%F0%9F%98%80%F0%9F%98" -)
+check_eq "a name cut in the middle of a character: 400 invalid" "$status $(error_code)" "400 invalid"
+
+check "the api logged no 5xx answer" bash -c "! grep -q '\"api: [A-Z]* [^ ]* -> 5' '$E2E_DIR/scheduler.log'"
 e2e_finish

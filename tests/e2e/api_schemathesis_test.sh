@@ -79,12 +79,43 @@ for body in '{"type":"export","connector":"noop","params":{"rows":3}}' \
 done
 wait_for "the seed tasks are recorded" 60 sql_is "SELECT count(*) FROM tasks WHERE state <> 'queued'" 3
 
+# And one of everything else, so that real objects meet their schemas: a
+# connector, a pipeline and a run of it, a schedule of a task and one of the
+# pipeline (each triggered once), and a dead letter (a task naming no
+# registered connector). The document Schemathesis reads names them as the
+# path parameters' examples.
+seed() {
+    local method=$1 path=$2 body=${3:-} want=$4 status file
+    read -r status file < <(api_call "$admin" "$method" "$path" "$body")
+    check_eq "seed: $method $path" "$status" "$want"
+    SEED_BODY=$file
+}
+seed POST /v1/connectors '{"name":"seed-noop","kind":"noop","description":"seed","secrets":{"token_file":{"file":"/nonexistent"}}}' 201
+seed POST /v1/pipelines '{"name":"seed-load","description":"seed","steps":[{"name":"extract","type":"export","connector":"noop","params":{"rows":2}},{"name":"refresh","type":"refresh","connector":"noop","params":{"fail":"permanent"}}]}' 201
+seed POST /v1/pipelines/seed-load/runs '' 202
+seed_run=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["run_id"])' "$SEED_BODY")
+seed POST /v1/schedules '{"name":"seed-nightly","cron":"0 2 * * *","tz":"Europe/Paris","task":{"type":"export","connector":"noop","params":{"rows":1}}}' 201
+seed POST /v1/schedules '{"name":"seed-hourly","cron":"@hourly","pipeline":"seed-load","paused":true}' 201
+seed POST /v1/schedules/seed-nightly/trigger '' 202
+seed POST /v1/schedules/seed-hourly/trigger '' 202
+seed POST /v1/tasks '{"type":"export","connector":"no-such-connector","params":{}}' 202
+wait_for "the dead letter is recorded" 60 sql_is "SELECT count(*) > 0 FROM dlq_messages" t
+seed_dlq=$(q "SELECT min(id) FROM dlq_messages")
+wait_for "the seed run failed" 60 sql_is "SELECT state FROM pipeline_runs WHERE id = '$seed_run'" failed
+
 # ---- runs ---------------------------------------------------------------------
 # Operations to test: all of the document's but GET /openapi.json, which
-# Schemathesis reads the document from and leaves out of its runs (checked
-# here instead).
+# is checked here instead (Schemathesis reads the document, with the seeds'
+# names as the path parameters' examples, from a file).
 ctype=$(curl -sf -o "$E2E_DIR/openapi.json" -w '%{content_type}' "$API_URL/openapi.json")
 check_eq "GET /openapi.json is JSON" "$ctype" application/json
+python3 -c 'import json, sys
+doc = json.load(open(sys.argv[1]))
+examples = dict(zip(("ConnectorName", "PipelineName", "ScheduleName", "RunId", "DlqId"), sys.argv[3:]))
+for name, value in examples.items():
+    doc["components"]["parameters"][name]["example"] = value
+json.dump(doc, open(sys.argv[2], "w"))' "$E2E_DIR/openapi.json" "$E2E_DIR/openapi-seeded.json" \
+    seed-noop seed-load seed-nightly "$seed_run" "$seed_dlq"
 operations=$(python3 -c 'import json, re, sys
 doc, rx = json.load(open(sys.argv[1])), re.compile(sys.argv[2])
 assert doc["openapi"].startswith("3.1.")
@@ -101,7 +132,7 @@ fi
 # NAME.log, its JUnit report in NAME.xml. Exit status: Schemathesis's.
 schemathesis_run() {
     local name=$1 token=$2 n=$3 phases=$4
-    (cd "$E2E_DIR" && "$venv/bin/schemathesis" run "$API_URL/openapi.json" \
+    (cd "$E2E_DIR" && "$venv/bin/schemathesis" run "$E2E_DIR/openapi-seeded.json" --url "$API_URL" \
         -H "Authorization: Bearer $token" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
         --phases "$phases" --max-examples "$n" --seed "$seed" \

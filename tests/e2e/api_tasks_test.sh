@@ -100,6 +100,10 @@ API_STATUS=$(api GET "/v1/tasks?colour=red" "$READ")
 check "unknown query parameter" api_error_is 400 invalid colour
 API_STATUS=$(api GET "/v1/tasks/not-an-id" "$READ")
 check "bad id" api_error_is 400 invalid id
+# 26 base32 characters beyond a ULID's 128 bits: the message schema takes
+# them, but /v1/tasks/{id} could not read such a task back
+API_STATUS=$(api POST /v1/tasks "$SUBMIT" '{"task_id":"VA7ZBXVSR8T6K007XMNWAM15RD","type":"export","connector":"noop","params":{}}')
+check "a task_id that is not a ULID: 400" api_error_is 400 invalid /task_id
 API_STATUS=$(api GET "/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV" "$READ")
 check "unknown id: 404" api_error_is 404 not_found id
 API_STATUS=$(api POST /v1/tasks "$SUBMIT" '{"type": "export", ')
