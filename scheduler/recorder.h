@@ -3,7 +3,9 @@
  * recorder_sql.c turns events into the rows of `tasks`, `task_events` and
  * `task_logs` and writes a batch in one transaction; recorder_log.c words
  * the log line of an event; recorder_dlq.c turns a DLQ message into a
- * `dlq_messages` row; recorder_redis.c restores the live status
+ * `dlq_messages` row; recorder_lineage.c merges the `result.lineage` of
+ * succeeded events into lineage_nodes and lineage_edges (docs/LINEAGE.md),
+ * in the batch's transaction; recorder_redis.c restores the live status
  * (df:task:{id}) that Redis lost, from what PostgreSQL holds. */
 #ifndef DF_RECORDER_H
 #define DF_RECORDER_H
@@ -71,6 +73,30 @@ df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, const json_t
  * DF_RECORDER_KEEP_S seconds with task_id > after ("" for the first page),
  * in task_id order, at most limit. Caller PQclears; NULL with err set. */
 PGresult *df_recorder_sql_recent(df_pg_t *pg, const char *after, int limit, df_error_t *err);
+
+/* ---- recorder_lineage.c -------------------------------------------------- */
+
+/* The lineage an event (borrowed) brings: for a `succeeded` event whose
+ * result has "lineage", its usable nodes and edges as rows
+ * {"nodes": [{namespace, name, kind, attrs}], "edges": [{from_namespace,
+ * from_name, to_namespace, to_name, kind, attrs}]} (within one result the
+ * later of two reports of a node or edge wins; an edge's kind defaults to
+ * "feeds"). Nodes and edges of the wrong shape, and edges whose ends are not
+ * nodes of the same lineage, are skipped with one warning; a lineage that
+ * is not an object with arrays is skipped whole (warned). New object
+ * (caller json_decref), or NULL when there is nothing to merge. */
+json_t *df_recorder_lineage_of(const json_t *event);
+
+/* Merge the lineage of the records (borrowed; those with a "lineage"
+ * member, set by df_recorder_record_new from df_recorder_lineage_of) into
+ * lineage_nodes and lineage_edges, inside the caller's transaction. A node
+ * is keyed by (namespace, name), an edge by (from, to, kind); the latest
+ * report (event time) sets kind, attrs and task_id, first_seen only moves
+ * back and last_seen forward, so recording an event twice changes nothing.
+ * *nodes and *edges get the rows written. DF_OK, or err set (the caller
+ * rolls back). */
+df_code_t df_recorder_lineage_write(df_pg_t *pg, const json_t *records, long long *nodes,
+                                    long long *edges, df_error_t *err);
 
 /* ---- recorder_log.c -------------------------------------------------------- */
 

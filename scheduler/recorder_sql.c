@@ -3,7 +3,8 @@
  * by statements that each take the whole batch as one JSON array: the
  * tasks' latest state, the delayed re-publishes some events ask for
  * (retries and polls, docs/RETRIES.md), the events themselves, their log
- * lines (task_logs), and the batch's DLQ messages (dlq_messages). */
+ * lines (task_logs), the lineage of succeeded events (recorder_lineage.c)
+ * and the batch's DLQ messages (dlq_messages). */
 #include "recorder.h"
 
 #include <limits.h>
@@ -352,6 +353,11 @@ json_t *df_recorder_record_new(const json_t *event, df_error_t *err)
         set_string(rec, "log_level", level);
         set_string(rec, "log_message", line);
     }
+    {
+        json_t *lineage = df_recorder_lineage_of(event);
+        if (lineage)
+            json_object_set_new(rec, "lineage", lineage);
+    }
     if (json_is_object(task)) {
         int64_t at_ms = 0;
         json_t *delay;
@@ -364,16 +370,44 @@ json_t *df_recorder_record_new(const json_t *event, df_error_t *err)
     return rec;
 }
 
+/* records as the batch statements' JSON text, without the normalised
+ * lineage (only recorder_lineage.c reads it; the result keeps the original),
+ * so a large graph is not parsed by every statement. Caller frees. */
+static char *records_text(const json_t *records)
+{
+    json_t *plain, *rec;
+    size_t i;
+    char *text;
+
+    json_array_foreach(records, i, rec) if (json_object_get(rec, "lineage")) break;
+    if (i == json_array_size(records))
+        return json_dumps(records, JSON_COMPACT);
+    plain = json_array();
+    json_array_foreach(records, i, rec)
+    {
+        json_t *copy = json_copy(rec);
+        if (copy)
+            json_object_del(copy, "lineage");
+        json_array_append_new(plain, copy);
+    }
+    text = plain && json_array_size(plain) == json_array_size(records)
+               ? json_dumps(plain, JSON_COMPACT)
+               : NULL;
+    json_decref(plain);
+    return text;
+}
+
 df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, const json_t *dlq,
                                 PGresult **tasks, long long *inserted, long long *dlq_inserted,
                                 df_error_t *err)
 {
-    char *text = json_dumps(records, JSON_COMPACT);
+    char *text = records_text(records);
     char *dlq_text = json_array_size(dlq) > 0 ? json_dumps(dlq, JSON_COMPACT) : NULL;
     const char *params[1] = { text };
     const char *dlq_params[1] = { dlq_text };
     PGresult *rows = NULL;
     df_error_t ignored;
+    long long lineage_nodes, lineage_edges;
 
     *tasks = NULL;
     *inserted = 0;
@@ -391,7 +425,8 @@ df_code_t df_recorder_sql_write(df_pg_t *pg, const json_t *records, const json_t
             goto fail;
         if (df_pg_run(pg, insert_delayed_sql, 1, params, NULL, err) != DF_OK ||
             df_pg_run(pg, insert_events_sql, 1, params, inserted, err) != DF_OK ||
-            df_pg_run(pg, insert_logs_sql, 1, params, NULL, err) != DF_OK)
+            df_pg_run(pg, insert_logs_sql, 1, params, NULL, err) != DF_OK ||
+            df_recorder_lineage_write(pg, records, &lineage_nodes, &lineage_edges, err) != DF_OK)
             goto fail;
     }
     if (dlq_text && df_pg_run(pg, insert_dlq_sql, 1, dlq_params, dlq_inserted, err) != DF_OK)
