@@ -18,8 +18,11 @@ starts() { rcli GET "df:noop:starts:$1"; }
 result() { q "SELECT result->>'$2' FROM tasks WHERE task_id = '$1'"; }
 
 p='{"duration_ms": 2500, "poll_ms": 300, "refresh_target": "sales-dataset"}'
+owns_job() { rcli GET "df:refresh:noop:sales-dataset" | grep -q "\"task_id\": *\"$1\".*\"job\": *{"; }
 a=$(refresh "$p")
-sleep 0.3
+# b and c are asked for once a's operation runs (the partitions of a and b
+# may be on different workers, so submission order is not running order).
+wait_for "the first owns the target with its job" 30 owns_job "$a"
 b=$(refresh "$p")
 c=$(refresh "$p")
 other=$(refresh '{"duration_ms": 500, "poll_ms": 200, "refresh_target": "hr-dataset"}')

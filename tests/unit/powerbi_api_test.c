@@ -205,7 +205,7 @@ static void test_kind(void)
     CHECK_STR(df_connector_powerbi.kind, "powerbi");
     CHECK(df_connector_powerbi.export_ops != NULL);
     CHECK(df_connector_powerbi.probe != NULL && df_connector_powerbi.export_rows != NULL);
-    CHECK(df_connector_powerbi.refresh == NULL); /* push datasets have no refresh */
+    CHECK(df_connector_powerbi.refresh != NULL && df_connector_powerbi.lineage != NULL);
 }
 
 int main(void)

@@ -261,41 +261,52 @@ static df_outcome_kind_t guarded_poll(df_task_ctx_t *ctx, const char *target, in
     const char *owner = json_string_value(json_object_get(ctx->job, "coalesced_into"));
     df_outcome_kind_t kind;
 
-    df_refresh_guard_touch(ctx, target);
+    df_error_t err;
+
+    df_error_init(&err);
+    if (!owner && df_refresh_guard_touch(ctx, target, ctx->job,
+                                         df_refresh_guard_ttl(poll_ms), &err) != DF_OK)
+        df_warn("noop: refresh of %s: %s", target, err.message);
     kind = job_poll(ctx, poll_ms, out);
     if (kind == DF_OUTCOME_POLL || kind == DF_OUTCOME_RETRY)
         return kind;
     if (owner && kind == DF_OUTCOME_OK)
         json_object_set_new(out->result, "coalesced_into", json_string(owner));
-    if (!owner)
-        df_refresh_guard_end(ctx, target);
+    if (!owner && df_refresh_guard_end(ctx, target, &err) != DF_OK)
+        df_warn("noop: refresh of %s not released: %s", target, err.message);
     return kind;
 }
 
 static df_outcome_kind_t guarded_start(df_task_ctx_t *ctx, const char *target, int64_t duration_ms,
                                        int64_t poll_ms, df_outcome_t *out)
 {
+    df_refresh_claim_t claim;
     df_refresh_role_t role;
-    json_t *job = NULL;
-    char owner[DF_ID_BUF];
     df_error_t err;
 
     df_error_init(&err);
-    if (df_refresh_guard_begin(ctx, target, &role, &job, owner, &err) != DF_OK)
+    df_refresh_claim_init(&claim);
+    if (df_refresh_guard_begin(ctx, target, df_refresh_guard_ttl(poll_ms), &claim, &err) != DF_OK)
         return redis_gone(out, &err);
-    if (role == DF_REFRESH_WAIT)
-        return df_outcome_poll(out, json_pack("{s:s}", "waiting_for", owner), NOOP_WAIT_MS);
+    role = claim.role;
+    if (role == DF_REFRESH_WAIT) {
+        json_t *w = json_pack("{s:s}", "waiting_for", claim.owner);
+        df_refresh_claim_free(&claim);
+        return df_outcome_poll(out, w, NOOP_WAIT_MS);
+    }
     if (role == DF_REFRESH_JOIN) {
-        json_t *joined = json_is_object(job) ? json_deep_copy(job) : json_object();
-        json_decref(job);
-        json_object_set_new(joined, "coalesced_into", json_string(owner));
+        json_t *joined = json_is_object(claim.job) ? json_deep_copy(claim.job) : json_object();
+        json_object_set_new(joined, "coalesced_into", json_string(claim.owner));
         if (df_task_ctx_job_put(ctx, joined, &err) != DF_OK)
             df_warn("noop: job state of task %s not saved: %s", ctx->task_id, err.message);
-        df_info("refresh of %s coalesced into task %s's", target, owner);
+        df_info("refresh of %s coalesced into task %s's", target, claim.owner);
+        df_refresh_claim_free(&claim);
         return df_outcome_poll(out, joined, poll_ms);
     }
+    df_refresh_claim_free(&claim);
     if (job_start(ctx, duration_ms, poll_ms, out) == DF_OUTCOME_POLL &&
-        df_refresh_guard_set_job(ctx, target, out->job, &err) != DF_OK)
+        df_refresh_guard_set_job(ctx, target, out->job, df_refresh_guard_ttl(poll_ms), &err) !=
+            DF_OK)
         df_warn("noop: refresh of %s: %s", target, err.message);
     return out->kind;
 }

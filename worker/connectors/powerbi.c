@@ -30,6 +30,7 @@
 #include "export.h"
 #include "powerbi_api.h"
 #include "powerbi_dataset.h"
+#include "powerbi_refresh.h"
 #include "powerbi_rows.h"
 
 #define CKPT_KEEP_S        (7 * 24 * 3600) /* as the runner keeps its checkpoint */
@@ -586,4 +587,6 @@ const df_connector_ops_t df_connector_powerbi = {
     .export_ops = &powerbi_export,
     .probe = powerbi_probe,
     .export_rows = powerbi_export_rows,
+    .refresh = df_powerbi_refresh,
+    .lineage = df_powerbi_lineage,
 };

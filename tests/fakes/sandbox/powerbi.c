@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "powerbi_model.h"
+#include "powerbi_refresh.h"
 #include "tokens.h"
 
 struct sb_powerbi {
@@ -111,6 +112,11 @@ static bool authorize(sb_state_t *st, const sb_request_t *req, sb_response_t *re
                   "Bearer authorization_uri=\"https://login.microsoftonline.com/common/oauth2/"
                   "authorize\", error=\"invalid_token\"");
     return false;
+}
+
+bool sb_powerbi_authorize(sb_state_t *st, const sb_request_t *req, sb_response_t *res)
+{
+    return authorize(st, req, res);
 }
 
 /* The request's JSON body: NULL (res answered) when the content type or
@@ -251,6 +257,7 @@ static void datasets_list(sb_state_t *st, const sb_request_t *req, const sb_rout
         if (same)
             json_array_append_new(value, dataset_json(ds));
     }
+    sb_pbi_refresh_list(st, group, value);
     odata_context(context, sizeof(context), st, group, "datasets");
     sb_res_json(res, 200, json_pack("{s:s, s:o}", "@odata.context", context, "value", value));
 }

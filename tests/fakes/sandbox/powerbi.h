@@ -21,6 +21,10 @@ void sb_powerbi_reset(sb_powerbi_t *pbi);
 /* Whether the request is for a Power BI route; fills route when so. */
 bool sb_powerbi_match(const sb_request_t *req, sb_route_t *route);
 
+/* The caller's Entra token: false (res answered as Power BI does) when it
+ * is missing, unknown or expired. */
+bool sb_powerbi_authorize(sb_state_t *st, const sb_request_t *req, sb_response_t *res);
+
 /* Power BI's error body {"error":{"code","message"}} with status. */
 void sb_powerbi_error(sb_response_t *res, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

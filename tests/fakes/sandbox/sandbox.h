@@ -32,6 +32,7 @@ typedef struct sb_config {
     int64_t pbi_fifo_max_rows;
     int64_t pbi_max_rows_per_table;
     int64_t pbi_expired_status;
+    int64_t pbi_refreshes_per_day;
     int64_t sheets_read_project;
     int64_t sheets_read_user;
     int64_t sheets_write_project;
@@ -45,6 +46,7 @@ typedef struct sb_faults sb_faults_t;
 typedef struct sb_stats sb_stats_t;
 typedef struct sb_entra sb_entra_t;
 typedef struct sb_powerbi sb_powerbi_t;
+typedef struct sb_pbi_refresh sb_pbi_refresh_t;
 typedef struct sb_google sb_google_t;
 typedef struct sb_sheets sb_sheets_t;
 
@@ -59,6 +61,7 @@ typedef struct sb_state {
     sb_stats_t *stats;
     sb_entra_t *entra;
     sb_powerbi_t *powerbi;
+    sb_pbi_refresh_t *pbi_refresh; /* refreshes and the admin scanner */
     sb_google_t *google;
     sb_sheets_t *sheets;
 } sb_state_t;

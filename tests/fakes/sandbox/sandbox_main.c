@@ -80,6 +80,11 @@ static const df_option_t options[] = {
     OPT("powerbi-expired-status", "DATAFLEET_SANDBOX_POWERBI_EXPIRED_STATUS", DF_OPT_INT, "403",
         401, 403, NULL, "Power BI: HTTP status of TokenExpired (the service answers 403)",
         pbi_expired_status),
+    OPT("powerbi-refreshes-per-day", "DATAFLEET_SANDBOX_POWERBI_REFRESHES_PER_DAY", DF_OPT_INT, "8",
+        1, 1000000, NULL,
+        "Power BI: refreshes per dataset per day on shared capacity (a day is 1440 sandbox "
+        "minutes)",
+        pbi_refreshes_per_day),
     OPT("sheets-read-per-minute-project", "DATAFLEET_SANDBOX_SHEETS_READ_PER_MINUTE_PROJECT",
         DF_OPT_INT, "300", 1, 100000000, NULL, "Sheets: read requests per minute per project",
         sheets_read_project),

@@ -6,6 +6,7 @@
 #include "faults.h"
 #include "google_oauth.h"
 #include "powerbi.h"
+#include "powerbi_refresh.h"
 #include "sandbox.h"
 #include "sheets.h"
 #include "stats.h"
@@ -31,10 +32,11 @@ sb_state_t *sb_state_new(const sb_config_t *cfg, const char *base_url)
     st->stats = sb_stats_new();
     st->entra = sb_entra_new();
     st->powerbi = sb_powerbi_new();
+    st->pbi_refresh = sb_pbi_refresh_new();
     st->google = sb_google_new();
     st->sheets = sb_sheets_new();
-    if (!st->tokens || !st->faults || !st->stats || !st->entra || !st->powerbi || !st->google ||
-        !st->sheets) {
+    if (!st->tokens || !st->faults || !st->stats || !st->entra || !st->powerbi ||
+        !st->pbi_refresh || !st->google || !st->sheets) {
         sb_state_destroy(st);
         return NULL;
     }
@@ -50,6 +52,7 @@ void sb_state_destroy(sb_state_t *st)
     sb_stats_destroy(st->stats);
     sb_entra_destroy(st->entra);
     sb_powerbi_destroy(st->powerbi);
+    sb_pbi_refresh_destroy(st->pbi_refresh);
     sb_google_destroy(st->google);
     sb_sheets_destroy(st->sheets);
     pthread_mutex_destroy(&st->lock);
@@ -63,6 +66,7 @@ void sb_state_reset(sb_state_t *st)
     sb_stats_reset(st->stats);
     sb_entra_reset(st->entra);
     sb_powerbi_reset(st->powerbi);
+    sb_pbi_refresh_reset(st->pbi_refresh);
     sb_google_reset(st->google);
     sb_sheets_reset(st->sheets);
 }
