@@ -122,8 +122,10 @@ static json_t *lineage_node(const char *ns, const char *name, const char *kind)
 /* The source's node: postgres://host:port + db/query/<hash> (a query has
  * no one table), file://<path> for csv/ndjson files, the URL without its
  * query for http_json. Never a credential: userinfo, passwords and query
- * strings are left out. */
-static json_t *source_node(const json_t *source, const char *database_url)
+ * strings are left out. seen: what the opened source said it read
+ * (df_source_lineage; NULL: nothing), whose namespace and database name
+ * the query node when given. */
+static json_t *source_node(const json_t *source, const json_t *seen, const char *database_url)
 {
     const char *kind = json_string_value(json_object_get(source, "kind"));
     const char *url = json_string_value(json_object_get(source, "url"));
@@ -154,6 +156,11 @@ static json_t *source_node(const json_t *source, const char *database_url)
         EVP_Digest(query ? query : "", query ? strlen(query) : 0, md, &n, EVP_sha256(), NULL);
         for (unsigned i = 0; i < 6 && i < n; i++)
             snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (json_is_string(json_object_get(seen, "namespace")) &&
+            json_is_string(json_object_get(seen, "database"))) {
+            snprintf(ns, sizeof(ns), "%s", json_string_value(json_object_get(seen, "namespace")));
+            db = json_string_value(json_object_get(seen, "database"));
+        }
         snprintf(name, sizeof(name), "%.200s/query/%s", db, hex);
         PQconninfoFree(opts);
         return lineage_node(ns, name, "query");
@@ -217,22 +224,40 @@ static json_t *target_node(const df_task_ctx_t *ctx, const json_t *target)
 }
 
 /* result.lineage of a finished export: source -> target, with the rows
- * written, the column mapping and the task. */
-static json_t *export_lineage(const df_task_ctx_t *ctx, const json_t *source, const json_t *target,
-                              const json_t *mapping, int64_t rows)
+ * written, the column mapping and the task; and the relations the source
+ * read (seen's inputs) -> the source. */
+static json_t *export_lineage(const df_task_ctx_t *ctx, const json_t *source, const json_t *seen,
+                              const json_t *target, const json_t *mapping, int64_t rows)
 {
-    json_t *from = source_node(source, ctx->database_url);
+    json_t *from = source_node(source, seen, ctx->database_url);
     json_t *to = target_node(ctx, target);
     json_t *attrs = json_pack("{s:I, s:s}", "rows", (json_int_t)rows, "task_id", ctx->task_id);
+    json_t *graph, *nodes, *edges, *input;
+    size_t i;
 
     if (json_is_object(mapping))
         json_object_set(attrs, "mapping", (json_t *)mapping);
     /* the arguments are read before json_pack steals from and to */
-    return json_pack("{s:[o, o], s:[{s:{s:O, s:O}, s:{s:O, s:O}, s:s, s:o}]}", "nodes", from, to,
-                     "edges", "from", "namespace", json_object_get(from, "namespace"), "name",
-                     json_object_get(from, "name"), "to", "namespace",
-                     json_object_get(to, "namespace"), "name", json_object_get(to, "name"), "kind",
-                     "feeds", "attrs", attrs);
+    graph = json_pack("{s:[o, o], s:[{s:{s:O, s:O}, s:{s:O, s:O}, s:s, s:o}]}", "nodes", from, to,
+                      "edges", "from", "namespace", json_object_get(from, "namespace"), "name",
+                      json_object_get(from, "name"), "to", "namespace",
+                      json_object_get(to, "namespace"), "name", json_object_get(to, "name"),
+                      "kind", "feeds", "attrs", attrs);
+    nodes = json_object_get(graph, "nodes");
+    edges = json_object_get(graph, "edges");
+    json_array_foreach (json_object_get(seen, "inputs"), i, input) {
+        if (!nodes || !edges || !json_is_string(json_object_get(input, "namespace")) ||
+            !json_is_string(json_object_get(input, "name")))
+            continue;
+        json_array_append(nodes, input);
+        json_array_append_new(
+            edges, json_pack("{s:{s:O, s:O}, s:{s:O, s:O}, s:s}", "from", "namespace",
+                             json_object_get(input, "namespace"), "name",
+                             json_object_get(input, "name"), "to", "namespace",
+                             json_object_get(from, "namespace"), "name",
+                             json_object_get(from, "name"), "kind", "feeds"));
+    }
+    return graph;
 }
 
 df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, df_outcome_t *out)
@@ -250,6 +275,7 @@ df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, 
     };
     df_export_ctx_t x = { .task = ctx, .target = target };
     df_source_t *src;
+    json_t *seen;
     df_chunk_t chunk;
     df_error_t err;
     void *state = NULL;
@@ -307,9 +333,12 @@ df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, 
         ctx->progress(ctx, rows, bytes, chunks);
     }
     df_chunk_free(&chunk);
+    seen = json_incref((json_t *)df_source_lineage(src));
     df_source_close(src);
-    if (ops->end(state, out) != DF_OUTCOME_OK)
+    if (ops->end(state, out) != DF_OUTCOME_OK) {
+        json_decref(seen);
         return out->kind; /* end frees its state whatever happens */
+    }
     ckpt_clear(ctx);
     if (!out->result)
         out->result = json_object();
@@ -318,7 +347,8 @@ df_outcome_kind_t df_export_run(df_task_ctx_t *ctx, const df_export_ops_t *ops, 
     if (x.resume_rows > 0)
         json_object_set_new(out->result, "resumed_after_rows", json_integer(x.resume_rows));
     json_object_set_new(out->result, "lineage",
-                        export_lineage(ctx, source, target, x.mapping, rows));
+                        export_lineage(ctx, source, seen, target, x.mapping, rows));
+    json_decref(seen);
     return DF_OUTCOME_OK;
 fail:
     df_chunk_free(&chunk);

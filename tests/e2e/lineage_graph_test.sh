@@ -98,6 +98,16 @@ check_eq "the catalogue's edges, exactly" \
     "$db.lg.customers>$db.lg.order_view $db.lg.order_view>$db.lg.order_counts $db.lg.orders>$db.lg.order_view"
 check_eq "in the database's namespace" "$(q "SELECT DISTINCT namespace FROM lineage_nodes WHERE name LIKE '$db.%'")" \
     "$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print("postgres://%s:%s" % (p.hostname, p.port))' "$DATAFLEET_DATABASE_URL")"
+# an export whose query (with a bound argument) reads the view: its plan's
+# tables feed the query node
+ex2=$("$E2E_BIN/datafleet-submit" --type export --connector noop --params \
+    '{"source": {"kind": "postgres", "query": "SELECT id FROM lg.order_view WHERE id > $1", "args": [0]}}' | tail -1)
+task_wait_state "$ex2" succeeded 60
+check_eq "an export's query is fed by the tables its plan reads" \
+    "$(q "SELECT string_agg(f.name || ':' || f.kind, ' ' ORDER BY f.name) FROM lineage_edges e
+            JOIN lineage_nodes f ON f.id = e.from_node JOIN lineage_nodes t ON t.id = e.to_node
+           WHERE t.name = (SELECT result->'lineage'->'nodes'->0->>'name' FROM tasks WHERE task_id = '$ex2')")" \
+    "$db.lg.customers:table $db.lg.orders:table"
 show=$("$E2E_BIN/datafleet-submit" lineage show "$(q "SELECT namespace FROM lineage_nodes WHERE name = '$db.lg.order_counts'")|$db.lg.order_counts" up 2)
 check_eq "datafleet-submit lineage show: the nodes upstream" "$(grep -c '^node ' <<<"$show")" 4
 check "and the edges, by name" grep -q "^edge  .*|$db.lg.order_view -> .*|$db.lg.order_counts  feeds" <<<"$show"

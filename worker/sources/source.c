@@ -173,6 +173,7 @@ void src_base_init(df_source_t *src, const src_ops_t *ops, const df_source_env_t
     src->done = false;
     src->failed = false;
     df_error_init(&src->failure);
+    src->lineage = NULL;
     src->should_stop = env ? env->should_stop : NULL;
     src->stop_ctx = env ? env->stop_ctx : NULL;
 }
@@ -182,6 +183,13 @@ void src_base_free(df_source_t *src)
     free(src->columns);
     src->columns = NULL;
     src->ncols = 0;
+    json_decref(src->lineage);
+    src->lineage = NULL;
+}
+
+const json_t *df_source_lineage(const df_source_t *src)
+{
+    return src ? src->lineage : NULL;
 }
 
 bool src_set_columns(df_source_t *src, const df_column_t *columns, size_t ncols)

@@ -116,6 +116,14 @@ df_code_t df_source_next(df_source_t *src, df_chunk_t *chunk, size_t max_rows, d
  * the source ends first. */
 df_code_t df_source_skip(df_source_t *src, int64_t rows, df_error_t *err);
 
+/* What the source read, for the export's lineage edge (docs/LINEAGE.md):
+ * {"namespace": "postgres://host:port", "database": "<db>", "inputs":
+ * [{"namespace", "name", "kind"}...]} for kind postgres (the relations its
+ * query's plan scans, named <db>.<schema>.<relation> as the postgres
+ * connector's catalogue lineage names them), NULL for kinds that do not
+ * tell. Borrowed; valid until close. Known after open. */
+const json_t *df_source_lineage(const df_source_t *src);
+
 void df_source_close(df_source_t *src);
 
 #endif

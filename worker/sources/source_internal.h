@@ -43,13 +43,14 @@ struct df_source {
     bool done;
     bool failed;
     df_error_t failure; /* repeated by every later next/skip after a failure */
+    json_t *lineage;    /* owned; what df_source_lineage answers (NULL: nothing) */
     bool (*should_stop)(void *ctx);
     void *stop_ctx;
 };
 
 /* Fill the common part (ops, stop hook). Cannot fail. */
 void src_base_init(df_source_t *src, const src_ops_t *ops, const df_source_env_t *env);
-/* Free the columns (kinds call this from their close). */
+/* Free the columns and lineage (kinds call this from their close). */
 void src_base_free(df_source_t *src);
 /* Copy columns in (ncols entries). false when out of memory. */
 bool src_set_columns(df_source_t *src, const df_column_t *columns, size_t ncols);
