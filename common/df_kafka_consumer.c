@@ -17,6 +17,7 @@ struct df_kafka_consumer {
     df_kafka_rebalance_fn on_rebalance;
     void *opaque;
     bool closed;
+    bool closing; /* df_kafka_consumer_close runs: assignments are not reported */
     char group[DF_KAFKA_GROUP_MAX];
 };
 
@@ -134,7 +135,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t code,
                 return;
             }
         }
-        notify(consumer, DF_KAFKA_ASSIGNED, parts);
+        if (!consumer->closing)
+            notify(consumer, DF_KAFKA_ASSIGNED, parts);
         break;
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -336,6 +338,31 @@ df_code_t df_kafka_consumer_commit(df_kafka_consumer_t *consumer, df_error_t *er
     return df_kafka_error_from_code(err, code, "rd_kafka_commit");
 }
 
+/* Whether anything is assigned (true when it cannot be told). */
+static bool has_assignment(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    bool any = true;
+
+    if (rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts)
+        any = parts->cnt > 0;
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    return any;
+}
+
+/* librdkafka before 2.4 (Debian's is 2.0) can hang for good in
+ * rd_kafka_consumer_close when a cooperative assignment arrives while it
+ * closes (librdkafka issue #4527: the unassign of the close waits on an
+ * assign call that never comes). So the consumer first leaves the group:
+ * unsubscribe, then serve the rebalance callbacks (revokes are reported
+ * as usual, so final offsets are stored and committed; an assignment that
+ * still arrives is taken and given back, not reported) until nothing is
+ * assigned, for at most CLOSE_DRAIN_MS; only then close. Messages polled
+ * meanwhile are dropped: their offsets were never stored, so the
+ * partition's next owner reads them. */
+#define CLOSE_DRAIN_MS 15000
+
 df_code_t df_kafka_consumer_close(df_kafka_consumer_t *consumer, df_error_t *err)
 {
     rd_kafka_resp_err_t code;
@@ -343,6 +370,15 @@ df_code_t df_kafka_consumer_close(df_kafka_consumer_t *consumer, df_error_t *err
     if (consumer->closed)
         return DF_OK;
     consumer->closed = true;
+    consumer->closing = true;
+    if (rd_kafka_unsubscribe(consumer->rk) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int waited = 0; waited < CLOSE_DRAIN_MS && has_assignment(consumer->rk);
+             waited += 100) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer->rk, 100);
+            if (m)
+                rd_kafka_message_destroy(m);
+        }
+    }
     code = rd_kafka_consumer_close(consumer->rk);
     return df_kafka_error_from_code(err, code, "rd_kafka_consumer_close");
 }
