@@ -38,6 +38,7 @@ struct df_auth {
     char *private_key_pem;
     char *private_key_id;
     char *subject;
+    char *site; /* DF_AUTH_TABLEAU_PAT: the site's contentUrl (NULL: the default site) */
     int cache_wait_ms;
     int lock_ttl_ms;
     const df_secret_keyring_t *keyring;
@@ -171,8 +172,9 @@ static df_code_t expand_token_url(const df_auth_config_t *cfg, char **out, df_er
 
 static void compute_cache_key(df_auth_t *auth)
 {
-    const char *kind =
-        auth->kind == DF_AUTH_SERVICE_ACCOUNT ? "service_account" : "client_credentials";
+    const char *kind = auth->kind == DF_AUTH_SERVICE_ACCOUNT ? "service_account"
+                       : auth->kind == DF_AUTH_TABLEAU_PAT   ? "tableau_pat"
+                                                             : "client_credentials";
     const char *id = auth->kind == DF_AUTH_SERVICE_ACCOUNT ? auth->client_email : auth->client_id;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
@@ -191,6 +193,11 @@ static void compute_cache_key(df_auth_t *auth)
         if (auth->subject) {
             EVP_DigestUpdate(md, "|", 1);
             EVP_DigestUpdate(md, auth->subject, strlen(auth->subject));
+        }
+        if (auth->kind == DF_AUTH_TABLEAU_PAT) {
+            EVP_DigestUpdate(md, "|site:", 6);
+            if (auth->site)
+                EVP_DigestUpdate(md, auth->site, strlen(auth->site));
         }
         /* The credential too: a connector with a wrong secret must never be
          * handed the token another connector's right secret got. */
@@ -235,6 +242,16 @@ static df_code_t check_config(const df_auth_config_t *cfg, df_error_t *err)
         }
         return DF_OK;
     }
+    if (cfg->kind == DF_AUTH_TABLEAU_PAT) {
+        if (!cfg->token_url || !*cfg->token_url)
+            return df_error_set(err, DF_ERR_INVALID, "token_url",
+                                "token_url (the sign-in URL) is required");
+        if (!cfg->client_id || !*cfg->client_id)
+            return df_error_set(err, DF_ERR_INVALID, "pat_name", "pat_name is required");
+        if (!cfg->client_secret || !*cfg->client_secret)
+            return df_error_set(err, DF_ERR_INVALID, "pat_secret", "pat_secret is required");
+        return DF_OK;
+    }
     return df_error_set(err, DF_ERR_INVALID, "kind", "unknown authentication kind %d",
                         (int)cfg->kind);
 }
@@ -266,7 +283,8 @@ df_auth_t *df_auth_new(const df_auth_config_t *cfg, const df_secret_keyring_t *k
         !copy_opt(&auth->client_secret, cfg->client_secret) ||
         !copy_opt(&auth->client_email, cfg->client_email) ||
         !copy_opt(&auth->private_key_pem, cfg->private_key_pem) ||
-        !copy_opt(&auth->private_key_id, cfg->private_key_id)) {
+        !copy_opt(&auth->private_key_id, cfg->private_key_id) ||
+        (cfg->kind == DF_AUTH_TABLEAU_PAT && !copy_opt(&auth->site, cfg->tenant))) {
         df_auth_destroy(auth);
         df_error_set(err, DF_ERR_NOMEM, "df_auth_new", "out of memory");
         return NULL;
@@ -319,6 +337,7 @@ void df_auth_destroy(df_auth_t *auth)
     free(auth->token_url);
     free(auth->scope);
     free(auth->subject);
+    free(auth->site);
     free(auth->client_id);
     free_secret(&auth->client_secret);
     free(auth->client_email);
@@ -351,6 +370,43 @@ static void set_lifetime(token_t *tok, int64_t now, int64_t lifetime_ms)
         margin = DF_AUTH_MIN_VALIDITY_MS;
     tok->expires_at = now + lifetime_ms;
     tok->refresh_at = tok->expires_at - margin;
+}
+
+/* Tableau's sign-in answer: {"credentials": {"token", "site": {"id"},
+ * "estimatedTimeToExpiration": "hh:mm:ss"}} -> "<token>|<site id>". */
+static df_code_t parse_tableau_signin(const df_auth_t *auth, const df_http_response_t *resp,
+                                      token_t *tok, df_error_t *err)
+{
+    char url[DF_HTTP_URL_MAX];
+    json_t *root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    json_t *cred = json_object_get(root, "credentials");
+    json_t *value = json_object_get(cred, "token");
+    const char *site = json_string_value(json_object_get(json_object_get(cred, "site"), "id"));
+    const char *ttl = json_string_value(json_object_get(cred, "estimatedTimeToExpiration"));
+    int64_t lifetime_s = 3600;
+    int hh = 0, mm = 0, ss = 0;
+    df_code_t rc = DF_OK;
+
+    df_http_url_for_log(auth->token_url, url, sizeof(url));
+    if (!json_is_string(value) || json_string_length(value) == 0 || !site || !*site ||
+        strchr(site, '|') || strpbrk(json_string_value(value), "\r\n ") ||
+        json_string_length(value) + strlen(site) + 2 > sizeof(tok->value)) {
+        rc = df_error_set(err, DF_ERR_HTTP, "credentials",
+                          "sign-in answer of %s has no usable credentials token and site id", url);
+    } else {
+        snprintf(tok->value, sizeof(tok->value), "%s|%s", json_string_value(value), site);
+        if (ttl && sscanf(ttl, "%d:%d:%d", &hh, &mm, &ss) == 3 && hh >= 0 && mm >= 0 && ss >= 0)
+            lifetime_s = (int64_t)hh * 3600 + mm * 60 + ss;
+        if (lifetime_s < 1)
+            lifetime_s = 1;
+        set_lifetime(tok, df_now_ms(), lifetime_s * 1000);
+        redact_token(json_string_value(value));
+        df_info("Tableau session opened at %s (expires in %lld s)", url, (long long)lifetime_s);
+    }
+    if (json_is_string(value))
+        sodium_memzero((char *)json_string_value(value), json_string_length(value));
+    json_decref(root);
+    return rc;
 }
 
 static df_code_t parse_token_response(const df_auth_t *auth, const df_http_response_t *resp,
@@ -398,6 +454,19 @@ static df_code_t build_form(df_auth_t *auth, df_http_buf_t *form, df_error_t *er
     df_code_t rc;
     char *assertion = NULL;
 
+    if (auth->kind == DF_AUTH_TABLEAU_PAT) {
+        json_t *body = json_pack("{s:{s:s, s:s, s:{s:s}}}", "credentials",
+                                 "personalAccessTokenName", auth->client_id,
+                                 "personalAccessTokenSecret", auth->client_secret, "site",
+                                 "contentUrl", auth->site ? auth->site : "");
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        rc = text ? df_http_buf_append(form, text, strlen(text), err)
+                  : df_error_set(err, DF_ERR_NOMEM, "sign-in", "out of memory");
+        if (text)
+            df_secret_free_str(text);
+        json_decref(body);
+        return rc;
+    }
     if (auth->kind == DF_AUTH_CLIENT_CREDENTIALS) {
         rc = df_http_form_append(form, "grant_type", "client_credentials", err);
         if (rc == DF_OK)
@@ -446,7 +515,8 @@ static df_code_t mint(df_auth_t *auth, df_http_t *http, token_t *tok, df_error_t
     req.nheaders = 1;
     req.body = form.data;
     req.body_len = form.len;
-    req.content_type = "application/x-www-form-urlencoded";
+    req.content_type = auth->kind == DF_AUTH_TABLEAU_PAT ? "application/json"
+                                                         : "application/x-www-form-urlencoded";
     req.timeout_ms = auth->lock_ttl_ms; /* a request never outlives its fleet lock by much */
     rc = df_http_send(http, &req, &resp, err);
     df_http_buf_free(&form);
@@ -457,7 +527,8 @@ static df_code_t mint(df_auth_t *auth, df_http_t *http, token_t *tok, df_error_t
     df_error_init(&herr);
     cls = df_http_classify(&resp, &herr);
     if (cls == DF_HTTP_OK) {
-        rc = parse_token_response(auth, &resp, tok, err);
+        rc = auth->kind == DF_AUTH_TABLEAU_PAT ? parse_tableau_signin(auth, &resp, tok, err)
+                                               : parse_token_response(auth, &resp, tok, err);
     } else {
         df_http_url_for_log(auth->token_url, url, sizeof(url));
         rc = df_error_set(err, cls == DF_HTTP_RETRY ? DF_ERR_HTTP : DF_ERR_AUTH, "token_url",

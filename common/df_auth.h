@@ -49,6 +49,15 @@
 typedef enum df_auth_kind {
     DF_AUTH_CLIENT_CREDENTIALS = 1,
     DF_AUTH_SERVICE_ACCOUNT = 2,
+    /* Tableau REST sign-in with a personal access token: token_url is
+     * <server>/api/<version>/auth/signin (required), client_id the token's
+     * name, client_secret its secret, tenant the site's contentUrl ("" or
+     * NULL: the default site). The "token" handed out is
+     * "<credentials token>|<site id>" (split at the last '|'): the site id
+     * the sign-in answered goes with the session. Sessions are cached
+     * fleet-wide like any token, which matters for Tableau: signing in again
+     * with a PAT ends the PAT's earlier session. */
+    DF_AUTH_TABLEAU_PAT = 3,
 } df_auth_kind_t;
 
 /* What a connector's credentials say. Strings are borrowed by df_auth_new

@@ -129,5 +129,7 @@ df_code_t df_task_ctx_job_put(df_task_ctx_t *ctx, const json_t *job, df_error_t 
 extern const df_connector_ops_t df_connector_noop;
 /* A PostgreSQL database as a lineage source (connectors/postgres_lineage.c). */
 extern const df_connector_ops_t df_connector_postgres;
+/* Tableau Server / Cloud: extract refresh, Metadata API lineage (connectors/tableau.c). */
+extern const df_connector_ops_t df_connector_tableau;
 
 #endif

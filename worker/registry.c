@@ -19,6 +19,7 @@ static const df_connector_ops_t *const kinds[] = {
     &df_connector_google_sheets,
     &df_connector_powerbi,
     &df_connector_postgres,
+    &df_connector_tableau,
 };
 
 /* Each kind's retry defaults (docs/RETRIES.md): the platform's own advice
@@ -41,6 +42,9 @@ static const struct kind_retry {
     { "google_sheets", { .all = { .base_ms = 1000, .cap_ms = 64000, .max_attempts = 10 } } },
     /* PostgreSQL catalogue reads: a database restarting is back in seconds. */
     { "postgres", { .all = { .base_ms = 1000, .cap_ms = 30000, .max_attempts = 5 } } },
+    /* Tableau: 429 and 5xx answers are worth a few tries; a refresh
+     * refused as "already queued" is adopted, not retried. */
+    { "tableau", { .all = { .base_ms = 1000, .cap_ms = 120000, .max_attempts = 8 } } },
 };
 
 /* What lookups see: connector objects with resolved secrets, owned by the

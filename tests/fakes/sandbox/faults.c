@@ -11,6 +11,7 @@
 #include "google_oauth.h"
 #include "powerbi.h"
 #include "sheets.h"
+#include "tableau.h"
 
 #define MAX_LATENCY_MS (10 * 60 * 1000)
 
@@ -264,6 +265,17 @@ static void vendor_answer(sb_vendor_t vendor, int status, sb_response_t *res)
             sb_sheets_error(res, status, NULL, "Internal error encountered.");
         else
             sb_sheets_error(res, status, NULL, "Injected fault (status %d).", status);
+        break;
+    case SB_VENDOR_TABLEAU:
+        if (status == 429)
+            sb_tableau_error(res, status, "429000", "Too Many Requests",
+                             "The rate limit was exceeded.");
+        else if (status >= 500)
+            sb_tableau_error(res, status, "500000", "Internal Server Error",
+                             "The server encountered an error (status %d).", status);
+        else
+            sb_tableau_error(res, status, "400000", "Injected Fault", "Injected fault (status %d).",
+                             status);
         break;
     default:
         sb_res_json(res, status,

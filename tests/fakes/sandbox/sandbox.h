@@ -33,6 +33,7 @@ typedef struct sb_config {
     int64_t pbi_max_rows_per_table;
     int64_t pbi_expired_status;
     int64_t pbi_refreshes_per_day;
+    int64_t tableau_refreshes_per_minute;
     int64_t sheets_read_project;
     int64_t sheets_read_user;
     int64_t sheets_write_project;
@@ -49,6 +50,7 @@ typedef struct sb_powerbi sb_powerbi_t;
 typedef struct sb_pbi_refresh sb_pbi_refresh_t;
 typedef struct sb_google sb_google_t;
 typedef struct sb_sheets sb_sheets_t;
+typedef struct sb_tableau sb_tableau_t;
 
 typedef struct sb_state {
     pthread_mutex_t lock;
@@ -64,6 +66,7 @@ typedef struct sb_state {
     sb_pbi_refresh_t *pbi_refresh; /* refreshes and the admin scanner */
     sb_google_t *google;
     sb_sheets_t *sheets;
+    sb_tableau_t *tableau;
 } sb_state_t;
 
 /* New state for cfg, served at base_url (copied). NULL on allocation

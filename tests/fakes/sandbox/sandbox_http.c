@@ -20,6 +20,7 @@
 #include "powerbi.h"
 #include "sheets.h"
 #include "powerbi_refresh.h"
+#include "tableau.h"
 #include "stats.h"
 
 #define CONNECTION_TIMEOUT_S 120
@@ -259,7 +260,8 @@ static void unknown_route(sb_state_t *st, const sb_request_t *req, const sb_rout
 static void match_route(const sb_request_t *req, sb_route_t *route)
 {
     memset(route, 0, sizeof(*route));
-    if (sb_pbi_refresh_match(req, route) || sb_control_match(req, route) ||
+    if (sb_pbi_refresh_match(req, route) || sb_tableau_match(req, route) ||
+        sb_control_match(req, route) ||
         sb_powerbi_match(req, route) || sb_sheets_match(req, route) ||
         sb_google_match(req, route) || sb_entra_match(req, route))
         return;

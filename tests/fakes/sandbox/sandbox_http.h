@@ -23,6 +23,7 @@ typedef enum sb_vendor {
     SB_VENDOR_POWERBI,
     SB_VENDOR_GOOGLE_OAUTH,
     SB_VENDOR_SHEETS,
+    SB_VENDOR_TABLEAU,
 } sb_vendor_t;
 
 #define SB_MAX_SEGMENTS 16

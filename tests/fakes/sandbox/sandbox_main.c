@@ -85,6 +85,9 @@ static const df_option_t options[] = {
         "Power BI: refreshes per dataset per day on shared capacity (a day is 1440 sandbox "
         "minutes)",
         pbi_refreshes_per_day),
+    OPT("tableau-refreshes-per-minute", "DATAFLEET_SANDBOX_TABLEAU_REFRESHES_PER_MINUTE", DF_OPT_INT,
+        "60", 1, 1000000, NULL, "Tableau: refresh requests per sandbox minute (then 429)",
+        tableau_refreshes_per_minute),
     OPT("sheets-read-per-minute-project", "DATAFLEET_SANDBOX_SHEETS_READ_PER_MINUTE_PROJECT",
         DF_OPT_INT, "300", 1, 100000000, NULL, "Sheets: read requests per minute per project",
         sheets_read_project),

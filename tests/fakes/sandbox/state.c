@@ -7,6 +7,7 @@
 #include "google_oauth.h"
 #include "powerbi.h"
 #include "powerbi_refresh.h"
+#include "tableau.h"
 #include "sandbox.h"
 #include "sheets.h"
 #include "stats.h"
@@ -33,10 +34,11 @@ sb_state_t *sb_state_new(const sb_config_t *cfg, const char *base_url)
     st->entra = sb_entra_new();
     st->powerbi = sb_powerbi_new();
     st->pbi_refresh = sb_pbi_refresh_new();
+    st->tableau = sb_tableau_new();
     st->google = sb_google_new();
     st->sheets = sb_sheets_new();
     if (!st->tokens || !st->faults || !st->stats || !st->entra || !st->powerbi ||
-        !st->pbi_refresh || !st->google || !st->sheets) {
+        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau) {
         sb_state_destroy(st);
         return NULL;
     }
@@ -53,6 +55,7 @@ void sb_state_destroy(sb_state_t *st)
     sb_entra_destroy(st->entra);
     sb_powerbi_destroy(st->powerbi);
     sb_pbi_refresh_destroy(st->pbi_refresh);
+    sb_tableau_destroy(st->tableau);
     sb_google_destroy(st->google);
     sb_sheets_destroy(st->sheets);
     pthread_mutex_destroy(&st->lock);
@@ -67,6 +70,7 @@ void sb_state_reset(sb_state_t *st)
     sb_entra_reset(st->entra);
     sb_powerbi_reset(st->powerbi);
     sb_pbi_refresh_reset(st->pbi_refresh);
+    sb_tableau_reset(st->tableau);
     sb_google_reset(st->google);
     sb_sheets_reset(st->sheets);
 }
