@@ -289,6 +289,7 @@ static df_code_t setup(df_http_t *http, const df_http_request_t *req, const char
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_FRESH_CONNECT, req->once ? 1L : 0L);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)http->max_response_bytes);
     SET(CURLOPT_WRITEFUNCTION, write_cb);
     SET(CURLOPT_WRITEDATA, x);

@@ -79,6 +79,12 @@ typedef struct df_http_request {
     size_t body_len;
     const char *content_type; /* sent as Content-Type when non-NULL */
     int timeout_ms;           /* > 0: this request's own limit */
+    /* A call that must not reach the server twice (not idempotent: a row
+     * push, a refresh or reload start). libcurl sends a request again, once,
+     * when the reused connection it went out on turns out closed, although
+     * the server may have acted on it: such calls go out on a new
+     * connection, where libcurl never re-sends. */
+    bool once;
 } df_http_request_t;
 
 /* A response. body is heap, always NUL-terminated after a successful send

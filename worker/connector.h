@@ -131,5 +131,7 @@ extern const df_connector_ops_t df_connector_noop;
 extern const df_connector_ops_t df_connector_postgres;
 /* Tableau Server / Cloud: extract refresh, Metadata API lineage (connectors/tableau.c). */
 extern const df_connector_ops_t df_connector_tableau;
+/* Qlik Cloud: app reloads (connectors/qlik.c). */
+extern const df_connector_ops_t df_connector_qlik;
 
 #endif

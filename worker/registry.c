@@ -20,6 +20,7 @@ static const df_connector_ops_t *const kinds[] = {
     &df_connector_powerbi,
     &df_connector_postgres,
     &df_connector_tableau,
+    &df_connector_qlik,
 };
 
 /* Each kind's retry defaults (docs/RETRIES.md): the platform's own advice
@@ -45,6 +46,10 @@ static const struct kind_retry {
     /* Tableau: 429 and 5xx answers are worth a few tries; a refresh
      * refused as "already queued" is adopted, not retried. */
     { "tableau", { .all = { .base_ms = 1000, .cap_ms = 120000, .max_attempts = 8 } } },
+    /* Qlik Cloud: reload POSTs are metered over 5 minutes (429 with
+     * Retry-After); a reload whose POST answer was lost is found, not
+     * posted again. */
+    { "qlik", { .all = { .base_ms = 1000, .cap_ms = 300000, .max_attempts = 8 } } },
 };
 
 /* What lookups see: connector objects with resolved secrets, owned by the

@@ -357,6 +357,7 @@ df_outcome_kind_t df_sheets_call(df_sheets_client_t *c, const char *method, cons
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
     req.content_type = body ? "application/json" : NULL;
+    req.once = kind == DF_SHEETS_APPEND;
     df_http_response_init(&resp);
     for (int tries = 1;; tries++) {
         df_error_init(&err);

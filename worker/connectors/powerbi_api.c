@@ -343,6 +343,7 @@ df_outcome_kind_t df_powerbi_send(df_powerbi_client_t *c, const df_powerbi_call_
         .body_len = call->body_len,
         .content_type = call->body ? "application/json; charset=utf-8" : NULL,
         .timeout_ms = call->timeout_ms,
+        .once = !call->idempotent,
     };
     bool refresh = false, refreshed = false;
     df_error_t err;

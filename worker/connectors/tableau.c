@@ -248,7 +248,8 @@ static df_outcome_kind_t send(tb_t *t, const char *method, const char *url, cons
                                   .nheaders = 2,
                                   .body = body,
                                   .body_len = body ? strlen(body) : 0,
-                                  .content_type = body ? "application/json" : NULL };
+                                  .content_type = body ? "application/json" : NULL,
+                                  .once = strcmp(method, "POST") == 0 };
         df_error_t err;
         char msg[MESSAGE_MAX], shown[DF_HTTP_URL_MAX];
 

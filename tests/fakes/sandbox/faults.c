@@ -11,6 +11,7 @@
 #include "google_oauth.h"
 #include "powerbi.h"
 #include "sheets.h"
+#include "qlik.h"
 #include "tableau.h"
 
 #define MAX_LATENCY_MS (10 * 60 * 1000)
@@ -24,6 +25,7 @@ typedef struct fault_rule {
     int64_t retry_after_s;
     int64_t latency_ms;
     bool drop;
+    bool drop_after;
     json_t *body;
     char *content_type;
     int64_t applied;
@@ -131,7 +133,13 @@ int sb_faults_add(sb_faults_t *faults, const json_t *spec, char *err, size_t err
         snprintf(err, err_len, "content_type: expected a string");
         return 0;
     }
-    if (status == 0 && !json_is_true(drop) && latency == 0) {
+    if (json_object_get(spec, "drop_after_handling") &&
+        !json_is_boolean(json_object_get(spec, "drop_after_handling"))) {
+        snprintf(err, err_len, "drop_after_handling: expected true or false");
+        return 0;
+    }
+    if (status == 0 && !json_is_true(drop) && latency == 0 &&
+        !json_is_true(json_object_get(spec, "drop_after_handling"))) {
         snprintf(err, err_len, "a fault needs status, latency_ms or drop_connection");
         return 0;
     }
@@ -147,7 +155,8 @@ int sb_faults_add(sb_faults_t *faults, const json_t *spec, char *err, size_t err
     rule->after = after;
     rule->retry_after_s = retry;
     rule->latency_ms = latency;
-    rule->drop = json_is_true(drop);
+    rule->drop = json_is_true(drop) || json_is_true(json_object_get(spec, "drop_after_handling"));
+    rule->drop_after = json_is_true(json_object_get(spec, "drop_after_handling"));
     rule->body = body ? json_incref((json_t *)body) : NULL;
     rule->content_type = ctype ? strdup(json_string_value(ctype)) : NULL;
     for (tail = &faults->head; *tail; tail = &(*tail)->next)
@@ -186,6 +195,7 @@ bool sb_faults_take(sb_faults_t *faults, const char *route, sb_fault_t *out)
         out->retry_after_s = rule->retry_after_s;
         out->latency_ms = rule->latency_ms;
         out->drop = rule->drop;
+        out->drop_after = rule->drop_after;
         out->body = rule->body ? json_incref(rule->body) : NULL;
         out->content_type = rule->content_type ? strdup(rule->content_type) : NULL;
         rule->applied++;
@@ -276,6 +286,16 @@ static void vendor_answer(sb_vendor_t vendor, int status, sb_response_t *res)
         else
             sb_tableau_error(res, status, "400000", "Injected Fault", "Injected fault (status %d).",
                              status);
+        break;
+    case SB_VENDOR_QLIK:
+        if (status == 429)
+            sb_qlik_error(res, status, "HTTP-429", "Too Many Requests", "Rate limit exceeded.");
+        else if (status >= 500)
+            sb_qlik_error(res, status, "HTTP-500", "Internal Server Error",
+                          "The service failed (status %d).", status);
+        else
+            sb_qlik_error(res, status, "HTTP-400", "Injected Fault", "Injected fault (status %d).",
+                          status);
         break;
     default:
         sb_res_json(res, status,

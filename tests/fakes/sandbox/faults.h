@@ -21,6 +21,7 @@ typedef struct sb_fault {
     int64_t retry_after_s; /* Retry-After header value; -1 for none */
     int64_t latency_ms;    /* added before anything else; 0 for none */
     bool drop;             /* close the connection without answering */
+    bool drop_after;       /* ...after the request was handled (a lost answer) */
     json_t *body;          /* body to send instead of the vendor's (new ref) */
     char *content_type;    /* with body given as a string; malloc'd */
 } sb_fault_t;

@@ -34,6 +34,7 @@ typedef struct sb_config {
     int64_t pbi_expired_status;
     int64_t pbi_refreshes_per_day;
     int64_t tableau_refreshes_per_minute;
+    int64_t qlik_reload_posts;
     int64_t sheets_read_project;
     int64_t sheets_read_user;
     int64_t sheets_write_project;
@@ -51,6 +52,7 @@ typedef struct sb_pbi_refresh sb_pbi_refresh_t;
 typedef struct sb_google sb_google_t;
 typedef struct sb_sheets sb_sheets_t;
 typedef struct sb_tableau sb_tableau_t;
+typedef struct sb_qlik sb_qlik_t;
 
 typedef struct sb_state {
     pthread_mutex_t lock;
@@ -67,6 +69,7 @@ typedef struct sb_state {
     sb_google_t *google;
     sb_sheets_t *sheets;
     sb_tableau_t *tableau;
+    sb_qlik_t *qlik;
 } sb_state_t;
 
 /* New state for cfg, served at base_url (copied). NULL on allocation

@@ -20,6 +20,7 @@
 #include "powerbi.h"
 #include "sheets.h"
 #include "powerbi_refresh.h"
+#include "qlik.h"
 #include "tableau.h"
 #include "stats.h"
 
@@ -260,7 +261,7 @@ static void unknown_route(sb_state_t *st, const sb_request_t *req, const sb_rout
 static void match_route(const sb_request_t *req, sb_route_t *route)
 {
     memset(route, 0, sizeof(*route));
-    if (sb_pbi_refresh_match(req, route) || sb_tableau_match(req, route) ||
+    if (sb_pbi_refresh_match(req, route) || sb_tableau_match(req, route) || sb_qlik_match(req, route) ||
         sb_control_match(req, route) ||
         sb_powerbi_match(req, route) || sb_sheets_match(req, route) ||
         sb_google_match(req, route) || sb_entra_match(req, route))
@@ -339,7 +340,7 @@ static enum MHD_Result serve(sb_state_t *st, sb_request_t *req)
     }
     if (faulted && fault.latency_ms > 0)
         sleep_ms(fault.latency_ms);
-    if (faulted && fault.drop)
+    if (faulted && fault.drop && !fault.drop_after)
         res.drop = true;
     else if (faulted && fault.status > 0)
         sb_fault_respond(&fault, route.vendor, &res);
@@ -356,6 +357,8 @@ static enum MHD_Result serve(sb_state_t *st, sb_request_t *req)
         }
         if (res.status == 0)
             sb_res_json(&res, 500, json_pack("{s:s}", "error", "handler gave no answer"));
+        if (faulted && fault.drop_after)
+            res.drop = true; /* handled, but the answer is lost */
     }
     sb_fault_free(&fault);
     if (!is_internal(&route)) {

@@ -24,6 +24,7 @@ typedef enum sb_vendor {
     SB_VENDOR_GOOGLE_OAUTH,
     SB_VENDOR_SHEETS,
     SB_VENDOR_TABLEAU,
+    SB_VENDOR_QLIK,
 } sb_vendor_t;
 
 #define SB_MAX_SEGMENTS 16

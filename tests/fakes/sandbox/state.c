@@ -7,6 +7,7 @@
 #include "google_oauth.h"
 #include "powerbi.h"
 #include "powerbi_refresh.h"
+#include "qlik.h"
 #include "tableau.h"
 #include "sandbox.h"
 #include "sheets.h"
@@ -35,10 +36,12 @@ sb_state_t *sb_state_new(const sb_config_t *cfg, const char *base_url)
     st->powerbi = sb_powerbi_new();
     st->pbi_refresh = sb_pbi_refresh_new();
     st->tableau = sb_tableau_new();
+    st->qlik = sb_qlik_new();
     st->google = sb_google_new();
     st->sheets = sb_sheets_new();
     if (!st->tokens || !st->faults || !st->stats || !st->entra || !st->powerbi ||
-        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau) {
+        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau ||
+        !st->qlik) {
         sb_state_destroy(st);
         return NULL;
     }
@@ -56,6 +59,7 @@ void sb_state_destroy(sb_state_t *st)
     sb_powerbi_destroy(st->powerbi);
     sb_pbi_refresh_destroy(st->pbi_refresh);
     sb_tableau_destroy(st->tableau);
+    sb_qlik_destroy(st->qlik);
     sb_google_destroy(st->google);
     sb_sheets_destroy(st->sheets);
     pthread_mutex_destroy(&st->lock);
@@ -71,6 +75,7 @@ void sb_state_reset(sb_state_t *st)
     sb_powerbi_reset(st->powerbi);
     sb_pbi_refresh_reset(st->pbi_refresh);
     sb_tableau_reset(st->tableau);
+    sb_qlik_reset(st->qlik);
     sb_google_reset(st->google);
     sb_sheets_reset(st->sheets);
 }
