@@ -455,10 +455,10 @@ static df_code_t build_form(df_auth_t *auth, df_http_buf_t *form, df_error_t *er
     char *assertion = NULL;
 
     if (auth->kind == DF_AUTH_TABLEAU_PAT) {
-        json_t *body = json_pack("{s:{s:s, s:s, s:{s:s}}}", "credentials",
-                                 "personalAccessTokenName", auth->client_id,
-                                 "personalAccessTokenSecret", auth->client_secret, "site",
-                                 "contentUrl", auth->site ? auth->site : "");
+        json_t *body =
+            json_pack("{s:{s:s, s:s, s:{s:s}}}", "credentials", "personalAccessTokenName",
+                      auth->client_id, "personalAccessTokenSecret", auth->client_secret, "site",
+                      "contentUrl", auth->site ? auth->site : "");
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         rc = text ? df_http_buf_append(form, text, strlen(text), err)
                   : df_error_set(err, DF_ERR_NOMEM, "sign-in", "out of memory");

@@ -241,21 +241,22 @@ static json_t *export_lineage(const df_task_ctx_t *ctx, const json_t *source, co
     graph = json_pack("{s:[o, o], s:[{s:{s:O, s:O}, s:{s:O, s:O}, s:s, s:o}]}", "nodes", from, to,
                       "edges", "from", "namespace", json_object_get(from, "namespace"), "name",
                       json_object_get(from, "name"), "to", "namespace",
-                      json_object_get(to, "namespace"), "name", json_object_get(to, "name"),
-                      "kind", "feeds", "attrs", attrs);
+                      json_object_get(to, "namespace"), "name", json_object_get(to, "name"), "kind",
+                      "feeds", "attrs", attrs);
     nodes = json_object_get(graph, "nodes");
     edges = json_object_get(graph, "edges");
-    json_array_foreach (json_object_get(seen, "inputs"), i, input) {
+    json_array_foreach(json_object_get(seen, "inputs"), i, input)
+    {
         if (!nodes || !edges || !json_is_string(json_object_get(input, "namespace")) ||
             !json_is_string(json_object_get(input, "name")))
             continue;
         json_array_append(nodes, input);
-        json_array_append_new(
-            edges, json_pack("{s:{s:O, s:O}, s:{s:O, s:O}, s:s}", "from", "namespace",
-                             json_object_get(input, "namespace"), "name",
-                             json_object_get(input, "name"), "to", "namespace",
-                             json_object_get(from, "namespace"), "name",
-                             json_object_get(from, "name"), "kind", "feeds"));
+        json_array_append_new(edges,
+                              json_pack("{s:{s:O, s:O}, s:{s:O, s:O}, s:s}", "from", "namespace",
+                                        json_object_get(input, "namespace"), "name",
+                                        json_object_get(input, "name"), "to", "namespace",
+                                        json_object_get(from, "namespace"), "name",
+                                        json_object_get(from, "name"), "kind", "feeds"));
     }
     return graph;
 }

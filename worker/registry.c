@@ -15,12 +15,8 @@
 #define SECRET_FILE_MAX (64 * 1024)
 
 static const df_connector_ops_t *const kinds[] = {
-    &df_connector_noop,
-    &df_connector_google_sheets,
-    &df_connector_powerbi,
-    &df_connector_postgres,
-    &df_connector_tableau,
-    &df_connector_qlik,
+    &df_connector_noop,     &df_connector_google_sheets, &df_connector_powerbi,
+    &df_connector_postgres, &df_connector_tableau,       &df_connector_qlik,
 };
 
 /* Each kind's retry defaults (docs/RETRIES.md): the platform's own advice

@@ -264,8 +264,8 @@ static df_outcome_kind_t guarded_poll(df_task_ctx_t *ctx, const char *target, in
     df_error_t err;
 
     df_error_init(&err);
-    if (!owner && df_refresh_guard_touch(ctx, target, ctx->job,
-                                         df_refresh_guard_ttl(poll_ms), &err) != DF_OK)
+    if (!owner &&
+        df_refresh_guard_touch(ctx, target, ctx->job, df_refresh_guard_ttl(poll_ms), &err) != DF_OK)
         df_warn("noop: refresh of %s: %s", target, err.message);
     kind = job_poll(ctx, poll_ms, out);
     if (kind == DF_OUTCOME_POLL || kind == DF_OUTCOME_RETRY)

@@ -127,7 +127,8 @@ static df_outcome_kind_t qk_open(qk_t *q, df_task_ctx_t *ctx, df_outcome_t *out)
     q->tenant = json_string_value(json_object_get(cfg, "tenant_url"));
     if (!q->tenant ||
         (strncmp(q->tenant, "https://", 8) != 0 && strncmp(q->tenant, "http://", 7) != 0))
-        return bad_config(out, "config.tenant_url", "the tenant's URL (https://<tenant>.<region>.qlikcloud.com)");
+        return bad_config(out, "config.tenant_url",
+                          "the tenant's URL (https://<tenant>.<region>.qlikcloud.com)");
     q->tenant_len = strlen(q->tenant);
     while (q->tenant_len > 0 && q->tenant[q->tenant_len - 1] == '/')
         q->tenant_len--;
@@ -159,7 +160,8 @@ static void qk_close(qk_t *q)
 static df_outcome_kind_t send(qk_t *q, const char *method, const char *path, const char *body,
                               df_outcome_t *out)
 {
-    df_http_header_t headers[2] = { { "Accept", "application/json" }, { "Authorization", q->auth } };
+    df_http_header_t headers[2] = { { "Accept", "application/json" },
+                                    { "Authorization", q->auth } };
     char url[DF_HTTP_URL_MAX], msg[MESSAGE_MAX];
     df_http_request_t req = { .method = method,
                               .url = url,
@@ -235,7 +237,8 @@ static char *find_reload(qk_t *q, int64_t since_ms, df_outcome_t *out)
     if (send(q, "GET", path, NULL, out) != DF_OUTCOME_OK)
         return NULL;
     root = json_loadb(q->resp.body, q->resp.body_len, 0, NULL);
-    json_array_foreach (json_object_get(root, "data"), i, r) {
+    json_array_foreach(json_object_get(root, "data"), i, r)
+    {
         int64_t created = 0;
         const char *id = json_string_value(json_object_get(r, "id"));
         if (id && df_time_parse(json_string_value(json_object_get(r, "creationTime")), &created) &&
@@ -312,8 +315,8 @@ static df_outcome_kind_t begin(qk_t *q, df_outcome_t *out)
     }
     switch (claim.role) {
     case DF_REFRESH_WAIT:
-        job = json_pack("{s:s, s:s, s:b, s:s}", "app_id", q->app_id, "target", q->target,
-                        "waiting", 1, "owner", claim.owner);
+        job = json_pack("{s:s, s:s, s:b, s:s}", "app_id", q->app_id, "target", q->target, "waiting",
+                        1, "owner", claim.owner);
         job_save(q, job, false, 0);
         kind = df_outcome_poll(out, job, WAIT_POLL_MS);
         break;
@@ -327,15 +330,14 @@ static df_outcome_kind_t begin(qk_t *q, df_outcome_t *out)
         kind = df_outcome_poll(out, job, WAIT_POLL_MS);
         break;
     default:
-        job = claim.job ? json_deep_copy(claim.job)
-                        : json_pack("{s:s, s:s, s:b, s:I}", "app_id", q->app_id, "target",
-                                    q->target, "partial", q->partial, "requested_at",
-                                    (json_int_t)df_now_ms());
+        job = claim.job
+                  ? json_deep_copy(claim.job)
+                  : json_pack("{s:s, s:s, s:b, s:I}", "app_id", q->app_id, "target", q->target,
+                              "partial", q->partial, "requested_at", (json_int_t)df_now_ms());
         /* saved before the POST: from here a retry looks for the reload */
         job_save(q, job, true, df_refresh_guard_ttl(q->cadence.start_ms));
-        kind = json_object_get(job, "reload_id")
-                   ? df_outcome_poll(out, job, WAIT_POLL_MS)
-                   : post_or_adopt(q, job, out);
+        kind = json_object_get(job, "reload_id") ? df_outcome_poll(out, job, WAIT_POLL_MS)
+                                                 : post_or_adopt(q, job, out);
     }
     df_refresh_claim_free(&claim);
     return kind;
@@ -343,15 +345,15 @@ static df_outcome_kind_t begin(qk_t *q, df_outcome_t *out)
 
 static json_t *result_of(const qk_t *q, const json_t *job, const json_t *r)
 {
-    json_t *res = json_pack(
-        "{s:s, s:s?, s:s?, s:b, s:s?, s:s?, s:s?, s:s?, s:i}", "app_id", q->app_id, "reload_id",
-        json_string_value(json_object_get(job, "reload_id")), "status",
-        json_string_value(json_object_get(r, "status")), "partial",
-        json_is_true(json_object_get(r, "partial")), "creation_time",
-        json_string_value(json_object_get(r, "creationTime")), "start_time",
-        json_string_value(json_object_get(r, "startTime")), "end_time",
-        json_string_value(json_object_get(r, "endTime")), "duration",
-        json_string_value(json_object_get(r, "duration")), "polls", q->ctx->polls + 1);
+    json_t *res =
+        json_pack("{s:s, s:s?, s:s?, s:b, s:s?, s:s?, s:s?, s:s?, s:i}", "app_id", q->app_id,
+                  "reload_id", json_string_value(json_object_get(job, "reload_id")), "status",
+                  json_string_value(json_object_get(r, "status")), "partial",
+                  json_is_true(json_object_get(r, "partial")), "creation_time",
+                  json_string_value(json_object_get(r, "creationTime")), "start_time",
+                  json_string_value(json_object_get(r, "startTime")), "end_time",
+                  json_string_value(json_object_get(r, "endTime")), "duration",
+                  json_string_value(json_object_get(r, "duration")), "polls", q->ctx->polls + 1);
     const char *joined = json_string_value(json_object_get(job, "joined"));
 
     if (joined)
@@ -466,7 +468,8 @@ static df_outcome_kind_t qk_refresh(df_task_ctx_t *ctx, df_outcome_t *out)
         qk_close(&q);
         return out->kind;
     }
-    json_object_foreach ((json_t *)params, k, v) {
+    json_object_foreach((json_t *)params, k, v)
+    {
         if (strcmp(k, "app") != 0 && strcmp(k, "partial") != 0) {
             qk_close(&q);
             return bad_param(out, k, "no such param (app, partial)");
@@ -502,9 +505,9 @@ static df_outcome_kind_t qk_probe(df_task_ctx_t *ctx, df_outcome_t *out)
     if (qk_open(&q, ctx, out) == DF_OUTCOME_OK &&
         send(&q, "GET", "/api/v1/users/me", NULL, out) == DF_OUTCOME_OK) {
         root = json_loadb(q.resp.body, q.resp.body_len, 0, NULL);
-        out->result = json_pack("{s:s?, s:s?}", "user_id",
-                                json_string_value(json_object_get(root, "id")), "tenant_id",
-                                json_string_value(json_object_get(root, "tenantId")));
+        out->result =
+            json_pack("{s:s?, s:s?}", "user_id", json_string_value(json_object_get(root, "id")),
+                      "tenant_id", json_string_value(json_object_get(root, "tenantId")));
         json_decref(root);
         out->kind = DF_OUTCOME_OK;
     }

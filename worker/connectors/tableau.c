@@ -40,15 +40,15 @@
 #include "df_log.h"
 #include "refresh_guard.h"
 
-#define API_VERSION_DEF    "3.21"
-#define POLL_START_MS_DEF  5000
-#define POLL_CAP_MS_DEF    60000
-#define WAIT_POLL_MS       1000
-#define MESSAGE_MAX        400
-#define LUID_MAX           64
-#define NAME_MAX_          256
-#define LINEAGE_MAX_BYTES  (900 * 1024)
-#define TABLEAU_PLATFORM   "tableau"
+#define API_VERSION_DEF   "3.21"
+#define POLL_START_MS_DEF 5000
+#define POLL_CAP_MS_DEF   60000
+#define WAIT_POLL_MS      1000
+#define MESSAGE_MAX       400
+#define LUID_MAX          64
+#define NAME_MAX_         256
+#define LINEAGE_MAX_BYTES (900 * 1024)
+#define TABLEAU_PLATFORM  "tableau"
 
 static const char lineage_query[] =
     "query datafleetLineage { "
@@ -89,8 +89,8 @@ static df_outcome_kind_t bad_param(df_outcome_t *out, const char *name, const ch
 
 static df_outcome_kind_t bad_config(df_outcome_t *out, const char *name, const char *expected)
 {
-    df_outcome_set(out, DF_OUTCOME_PERMANENT, "invalid_config",
-                   "connector config.%s: expected %s", name, expected);
+    df_outcome_set(out, DF_OUTCOME_PERMANENT, "invalid_config", "connector config.%s: expected %s",
+                   name, expected);
     out->error.code = DF_ERR_INVALID;
     snprintf(out->error.field, sizeof(out->error.field), "/config/%s", name);
     return out->kind;
@@ -142,7 +142,8 @@ static df_outcome_kind_t tb_open(tb_t *t, df_task_ctx_t *ctx, df_outcome_t *out)
     const json_t *cfg = ctx->connector_config;
     const char *version = json_string_value(json_object_get(cfg, "api_version"));
     const char *pat_name = json_string_value(json_object_get(cfg, "pat_name"));
-    const char *pat_secret = json_string_value(json_object_get(ctx->connector_secrets, "pat_secret"));
+    const char *pat_secret =
+        json_string_value(json_object_get(ctx->connector_secrets, "pat_secret"));
     df_http_options_t opts = { .should_stop = http_should_stop,
                                .stop_ctx = ctx,
                                .platform = TABLEAU_PLATFORM };
@@ -390,8 +391,8 @@ static void job_save(tb_t *t, json_t *job, bool owner, int64_t ttl_ms)
                 err.message);
     df_error_init(&err);
     if (owner && df_refresh_guard_set_job(t->ctx, t->target, job, ttl_ms, &err) != DF_OK)
-        df_warn("task %s: Tableau job of %s not stored in its lock: %s", t->ctx->task_id,
-                t->target, err.message);
+        df_warn("task %s: Tableau job of %s not stored in its lock: %s", t->ctx->task_id, t->target,
+                err.message);
 }
 
 static void guard_release(tb_t *t)
@@ -440,7 +441,8 @@ static char *running_job_id(tb_t *t, df_outcome_t *out)
         return NULL;
     root = body_json(t);
     list = json_object_get(json_object_get(root, "backgroundJobs"), "backgroundJob");
-    json_array_foreach (list, i, j) {
+    json_array_foreach(list, i, j)
+    {
         const char *title = json_string_value(json_object_get(j, "title"));
         const char *id = json_string_value(json_object_get(j, "id"));
         if (id && title && strcmp(title, t->item_name) == 0) {
@@ -556,13 +558,13 @@ static df_outcome_kind_t begin(tb_t *t, df_outcome_t *out)
 
 static json_t *result_of(const tb_t *t, const json_t *job, const json_t *j)
 {
-    json_t *res = json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:i}", "kind", t->kind, "item_id", t->item_id,
-        "job_id", json_string_value(json_object_get(job, "job_id")), "finish_code",
-        json_string_value(json_object_get(j, "finishCode")), "created_at",
-        json_string_value(json_object_get(j, "createdAt")), "started_at",
-        json_string_value(json_object_get(j, "startedAt")), "completed_at",
-        json_string_value(json_object_get(j, "completedAt")), "polls", t->ctx->polls + 1);
+    json_t *res =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:i}", "kind", t->kind, "item_id",
+                  t->item_id, "job_id", json_string_value(json_object_get(job, "job_id")),
+                  "finish_code", json_string_value(json_object_get(j, "finishCode")), "created_at",
+                  json_string_value(json_object_get(j, "createdAt")), "started_at",
+                  json_string_value(json_object_get(j, "startedAt")), "completed_at",
+                  json_string_value(json_object_get(j, "completedAt")), "polls", t->ctx->polls + 1);
     const char *joined = json_string_value(json_object_get(job, "joined"));
 
     if (joined)
@@ -726,8 +728,7 @@ static json_t *values(json_t *obj)
     json_t *arr = json_array(), *v;
     const char *k;
 
-    json_object_foreach (obj, k, v)
-        json_array_append(arr, v);
+    json_object_foreach(obj, k, v) json_array_append(arr, v);
     return arr;
 }
 
@@ -772,20 +773,22 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
     if (json_array_size(json_object_get(root, "errors")) > 0) {
         const char *m = json_string_value(
             json_object_get(json_array_get(json_object_get(root, "errors"), 0), "message"));
-        df_outcome_set(out, DF_OUTCOME_PERMANENT, "lineage_failed",
-                       "Tableau Metadata API: %.300s", m ? m : "an error without a message");
+        df_outcome_set(out, DF_OUTCOME_PERMANENT, "lineage_failed", "Tableau Metadata API: %.300s",
+                       m ? m : "an error without a message");
         goto done;
     }
     data = json_object_get(root, "data");
     list = json_object_get(data, "publishedDatasources");
-    json_array_foreach (list, i, x) {
+    json_array_foreach(list, i, x)
+    {
         const char *ds = json_string_value(json_object_get(x, "luid"));
         if (!ds)
             continue;
         snprintf(name, sizeof(name), "datasources/%s", ds);
         g_node(&g, name, "datasource",
                json_pack("{s:s?}", "name", json_string_value(json_object_get(x, "name"))));
-        json_array_foreach (json_object_get(x, "upstreamTables"), k, y) {
+        json_array_foreach(json_object_get(x, "upstreamTables"), k, y)
+        {
             const char *tl = json_string_value(json_object_get(y, "luid"));
             json_t *db = json_object_get(y, "database");
             if (!tl)
@@ -802,7 +805,8 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
         }
     }
     list = json_object_get(data, "workbooks");
-    json_array_foreach (list, i, x) {
+    json_array_foreach(list, i, x)
+    {
         const char *wb = json_string_value(json_object_get(x, "luid"));
         if (!wb)
             continue;
@@ -810,7 +814,8 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
         g_node(&g, name, "workbook",
                json_pack("{s:s?, s:s?}", "name", json_string_value(json_object_get(x, "name")),
                          "project", json_string_value(json_object_get(x, "projectName"))));
-        json_array_foreach (json_object_get(x, "upstreamDatasources"), k, y) {
+        json_array_foreach(json_object_get(x, "upstreamDatasources"), k, y)
+        {
             const char *ds = json_string_value(json_object_get(y, "luid"));
             if (!ds)
                 continue;
@@ -819,7 +824,8 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
                    json_pack("{s:s?}", "name", json_string_value(json_object_get(y, "name"))));
             g_edge(&g, name2, name, "feeds");
         }
-        json_array_foreach (json_object_get(x, "sheets"), k, y) {
+        json_array_foreach(json_object_get(x, "sheets"), k, y)
+        {
             const char *sh = json_string_value(json_object_get(y, "id"));
             if (!sh)
                 continue;
@@ -829,9 +835,10 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
             g_edge(&g, name, name2, "contains");
         }
     }
-    out->result = json_pack("{s:{s:o, s:o}, s:I, s:I}", "lineage", "nodes", values(g.nodes),
-                            "edges", values(g.edges), "nodes", (json_int_t)json_object_size(g.nodes),
-                            "edges", (json_int_t)json_object_size(g.edges));
+    out->result =
+        json_pack("{s:{s:o, s:o}, s:I, s:I}", "lineage", "nodes", values(g.nodes), "edges",
+                  values(g.edges), "nodes", (json_int_t)json_object_size(g.nodes), "edges",
+                  (json_int_t)json_object_size(g.edges));
     {
         char *dump = json_dumps(out->result, JSON_COMPACT);
         size_t n = dump ? strlen(dump) : 0;

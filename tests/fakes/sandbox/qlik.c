@@ -18,12 +18,12 @@
 #include "df_id.h"
 #include "ids.h"
 
-#define KEYS_MAX      8
-#define KEY_LEN       128
-#define LOG_MAX       512
-#define WINDOW_MIN    5
-#define TENANT_ID     "sandbox-tenant"
-#define USER_ID       "sandbox-user"
+#define KEYS_MAX   8
+#define KEY_LEN    128
+#define LOG_MAX    512
+#define WINDOW_MIN 5
+#define TENANT_ID  "sandbox-tenant"
+#define USER_ID    "sandbox-user"
 
 typedef struct app {
     char id[SB_UUID_BUF];
@@ -104,8 +104,8 @@ void sb_qlik_error(sb_response_t *res, int status, const char *code, const char 
     snprintf(st, sizeof(st), "%d", status);
     sb_ids_uuid(trace);
     sb_res_json(res, status,
-                json_pack("{s:[{s:s, s:s, s:s, s:s}], s:s}", "errors", "code", code, "title",
-                          title, "detail", detail, "status", st, "traceId", trace));
+                json_pack("{s:[{s:s, s:s, s:s, s:s}], s:s}", "errors", "code", code, "title", title,
+                          "detail", detail, "status", st, "traceId", trace));
 }
 
 static bool authorize(sb_state_t *st, const sb_request_t *req, sb_response_t *res)
@@ -115,8 +115,9 @@ static bool authorize(sb_state_t *st, const sb_request_t *req, sb_response_t *re
     for (size_t i = 0; key && i < st->qlik->nkeys; i++)
         if (strcmp(st->qlik->keys[i], key) == 0)
             return true;
-    sb_qlik_error(res, 401, "HTTP-401", "Unauthorized", "Authentication required: a valid "
-                                                         "API key or access token.");
+    sb_qlik_error(res, 401, "HTTP-401", "Unauthorized",
+                  "Authentication required: a valid "
+                  "API key or access token.");
     return false;
 }
 
@@ -169,9 +170,11 @@ static json_t *reload_json(const sb_state_t *st, const reload_t *r, int64_t now,
                      "Started loading data\nConnecting to the data source\n%s\nExecution Failed\n",
                      r->log);
         else if (strcmp(status, "SUCCEEDED") == 0)
-            snprintf(text, sizeof(text), "Started loading data\nApp saved\nFinished successfully\n");
+            snprintf(text, sizeof(text),
+                     "Started loading data\nApp saved\nFinished successfully\n");
         else
-            snprintf(text, sizeof(text), "%s", strcmp(status, "QUEUED") == 0 ? "" : "Started loading data\n");
+            snprintf(text, sizeof(text), "%s",
+                     strcmp(status, "QUEUED") == 0 ? "" : "Started loading data\n");
         json_object_set_new(doc, "log", json_string(text));
     }
     return doc;
@@ -264,8 +267,7 @@ static void reload_get(sb_state_t *st, const sb_request_t *req, const sb_route_t
             return;
         }
     }
-    sb_qlik_error(res, 404, "HTTP-404", "Not Found", "Reload '%.100s' not found.",
-                  route->param[0]);
+    sb_qlik_error(res, 404, "HTTP-404", "Not Found", "Reload '%.100s' not found.", route->param[0]);
 }
 
 static void reloads_list(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
@@ -293,8 +295,8 @@ static void reloads_list(sb_state_t *st, const sb_request_t *req, const sb_route
         if (strcmp(r->app->id, app_id) == 0)
             json_array_append_new(data, reload_json(st, r, req->arrived_ms, log));
     snprintf(href, sizeof(href), "%s/api/v1/reloads?appId=%s", st->base_url, app_id);
-    sb_res_json(res, 200, json_pack("{s:o, s:{s:{s:s}}}", "data", data, "links", "self", "href",
-                                    href));
+    sb_res_json(res, 200,
+                json_pack("{s:o, s:{s:{s:s}}}", "data", data, "links", "self", "href", href));
 done:
     free(app_id);
     free(limit_s);
@@ -306,8 +308,9 @@ static void users_me(sb_state_t *st, const sb_request_t *req, const sb_route_t *
     (void)route;
     if (!authorize(st, req, res))
         return;
-    sb_res_json(res, 200, json_pack("{s:s, s:s, s:s, s:s}", "id", USER_ID, "tenantId", TENANT_ID,
-                                    "name", "datafleet sandbox user", "status", "active"));
+    sb_res_json(res, 200,
+                json_pack("{s:s, s:s, s:s, s:s}", "id", USER_ID, "tenantId", TENANT_ID, "name",
+                          "datafleet sandbox user", "status", "active"));
 }
 
 /* ---- control ---- */
@@ -397,7 +400,9 @@ static void control_apps(sb_state_t *st, const sb_request_t *req, const sb_route
     a->run_ms = 1000;
     snprintf(a->log, sizeof(a->log), "Error: the script failed");
     snprintf(a->name, sizeof(a->name), "%s",
-             json_string_value(json_object_get(doc, "name")) ? json_string_value(json_object_get(doc, "name")) : "app");
+             json_string_value(json_object_get(doc, "name"))
+                 ? json_string_value(json_object_get(doc, "name"))
+                 : "app");
     if (!app_read(doc, a, err, sizeof(err))) {
         free(a);
         json_decref(doc);
@@ -483,8 +488,7 @@ bool sb_qlik_match(const sb_request_t *req, sb_route_t *route)
         if (n == 3 && strcmp(s[2], "api-keys") == 0)
             return on(req, route, SB_VENDOR_SANDBOX, "POST", "sandbox.qlik.keys", control_keys);
         if (n == 3 && strcmp(s[2], "apps") == 0)
-            return on(req, route, SB_VENDOR_SANDBOX, "GET POST", "sandbox.qlik.apps",
-                      control_apps);
+            return on(req, route, SB_VENDOR_SANDBOX, "GET POST", "sandbox.qlik.apps", control_apps);
         if (n == 4 && strcmp(s[2], "apps") == 0) {
             route->param[0] = s[3];
             return on(req, route, SB_VENDOR_SANDBOX, "GET POST", "sandbox.qlik.app", control_app);

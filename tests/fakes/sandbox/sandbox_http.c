@@ -261,10 +261,9 @@ static void unknown_route(sb_state_t *st, const sb_request_t *req, const sb_rout
 static void match_route(const sb_request_t *req, sb_route_t *route)
 {
     memset(route, 0, sizeof(*route));
-    if (sb_pbi_refresh_match(req, route) || sb_tableau_match(req, route) || sb_qlik_match(req, route) ||
-        sb_control_match(req, route) ||
-        sb_powerbi_match(req, route) || sb_sheets_match(req, route) ||
-        sb_google_match(req, route) || sb_entra_match(req, route))
+    if (sb_pbi_refresh_match(req, route) || sb_tableau_match(req, route) ||
+        sb_qlik_match(req, route) || sb_control_match(req, route) || sb_powerbi_match(req, route) ||
+        sb_sheets_match(req, route) || sb_google_match(req, route) || sb_entra_match(req, route))
         return;
     route->name = "unknown";
     route->vendor = SB_VENDOR_SANDBOX;

@@ -86,9 +86,9 @@ static const df_option_t options[] = {
         "Power BI: refreshes per dataset per day on shared capacity (a day is 1440 sandbox "
         "minutes)",
         pbi_refreshes_per_day),
-    OPT("tableau-refreshes-per-minute", "DATAFLEET_SANDBOX_TABLEAU_REFRESHES_PER_MINUTE", DF_OPT_INT,
-        "60", 1, 1000000, NULL, "Tableau: refresh requests per sandbox minute (then 429)",
-        tableau_refreshes_per_minute),
+    OPT("tableau-refreshes-per-minute", "DATAFLEET_SANDBOX_TABLEAU_REFRESHES_PER_MINUTE",
+        DF_OPT_INT, "60", 1, 1000000, NULL,
+        "Tableau: refresh requests per sandbox minute (then 429)", tableau_refreshes_per_minute),
     OPT("qlik-reload-posts", "DATAFLEET_SANDBOX_QLIK_RELOAD_POSTS", DF_OPT_INT, "250", 1, 1000000,
         NULL, "Qlik: reload requests (POST /api/v1/reloads) per 5 sandbox minutes (then 429)",
         qlik_reload_posts),

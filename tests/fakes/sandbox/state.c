@@ -40,8 +40,7 @@ sb_state_t *sb_state_new(const sb_config_t *cfg, const char *base_url)
     st->google = sb_google_new();
     st->sheets = sb_sheets_new();
     if (!st->tokens || !st->faults || !st->stats || !st->entra || !st->powerbi ||
-        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau ||
-        !st->qlik) {
+        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau || !st->qlik) {
         sb_state_destroy(st);
         return NULL;
     }

@@ -136,8 +136,9 @@ static void behaviour_default(behaviour_t *b)
 {
     memset(b, 0, sizeof(*b));
     b->run_ms = 1000;
-    snprintf(b->notes, sizeof(b->notes), "The extract refresh failed: the data source returned an "
-                                         "error.");
+    snprintf(b->notes, sizeof(b->notes),
+             "The extract refresh failed: the data source returned an "
+             "error.");
 }
 
 static item_t *item_add(sb_tableau_t *t, const char *id, const char *kind, const char *name)
@@ -291,8 +292,7 @@ static void signin(sb_state_t *st, const sb_request_t *req, const sb_route_t *ro
             break;
     if (!p || !(site = site_of(st->tableau, content_url))) {
         json_decref(doc);
-        sb_tableau_error(res, 401, "401001", "Signin Error",
-                         "Error signing in to Tableau Server");
+        sb_tableau_error(res, 401, "401001", "Signin Error", "Error signing in to Tableau Server");
         return;
     }
     if (!sb_tokens_issue(st->tokens, SB_TOKEN_TABLEAU, name, site->id, "", req->arrived_ms,
@@ -354,7 +354,9 @@ static json_t *job_json(const job_t *j, int64_t now)
     df_time_format(j->wall_ms, at, sizeof(at));
     doc = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", j->id, "mode", "Asynchronous", "type",
                     "RefreshExtract", "createdAt", at, "progress",
-                    phase == QUEUED ? "0" : phase == RUNNING ? "50" : "100");
+                    phase == QUEUED    ? "0"
+                    : phase == RUNNING ? "50"
+                                       : "100");
     if (phase != QUEUED) {
         df_time_format(j->wall_ms + j->b.queue_ms, at, sizeof(at));
         json_object_set_new(doc, "startedAt", json_string(at));
@@ -484,8 +486,8 @@ static void jobs_list(sb_state_t *st, const sb_request_t *req, const sb_route_t 
     }
     for (job_t *j = st->tableau->jobs; j; j = j->next) {
         phase_t phase = phase_of(j, req->arrived_ms);
-        const char *status = phase == QUEUED    ? "Pending"
-                             : phase == RUNNING ? "InProgress"
+        const char *status = phase == QUEUED         ? "Pending"
+                             : phase == RUNNING      ? "InProgress"
                              : j->b.finish_code == 0 ? "Success"
                              : j->b.finish_code == 2 ? "Cancelled"
                                                      : "Failed";
@@ -564,13 +566,12 @@ static void site_get(sb_state_t *st, const sb_request_t *req, const sb_route_t *
         return;
     for (size_t i = 0; i < st->tableau->nsites; i++)
         if (strcmp(st->tableau->sites[i].id, site) == 0)
-            sb_res_json(res, 200,
-                        json_pack("{s:{s:s, s:s, s:s, s:s}}", "site", "id", site, "name",
-                                  st->tableau->sites[i].content_url[0]
-                                      ? st->tableau->sites[i].content_url
-                                      : "Default",
-                                  "contentUrl", st->tableau->sites[i].content_url, "state",
-                                  "Active"));
+            sb_res_json(
+                res, 200,
+                json_pack("{s:{s:s, s:s, s:s, s:s}}", "site", "id", site, "name",
+                          st->tableau->sites[i].content_url[0] ? st->tableau->sites[i].content_url
+                                                               : "Default",
+                          "contentUrl", st->tableau->sites[i].content_url, "state", "Active"));
 }
 
 /* ---- the Metadata API ---- */
@@ -616,14 +617,14 @@ static json_t *fx_datasources_json(void)
             const fx_table_t *tb = &fx_tables[fx_datasources[i].tables[k]];
             char full[200];
             snprintf(full, sizeof(full), "[%s].[%s]", tb->schema, tb->name);
-            json_array_append_new(
-                tables, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "luid", tb->luid, "name",
-                                  tb->name, "fullName", full, "schema", tb->schema, "database",
-                                  "name", tb->db, "connectionType", tb->type));
+            json_array_append_new(tables, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "luid",
+                                                    tb->luid, "name", tb->name, "fullName", full,
+                                                    "schema", tb->schema, "database", "name",
+                                                    tb->db, "connectionType", tb->type));
         }
-        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "luid", fx_datasources[i].luid,
-                                              "name", fx_datasources[i].name, "upstreamTables",
-                                              tables));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:o}", "luid", fx_datasources[i].luid, "name",
+                                        fx_datasources[i].name, "upstreamTables", tables));
     }
     return list;
 }
@@ -636,8 +637,8 @@ static json_t *fx_workbooks_json(void)
         const fx_workbook_t *w = &fx_workbooks[i];
         json_t *sheets = json_array(), *ds = json_array();
         for (int k = 0; k < 3 && w->sheets[k][0]; k++)
-            json_array_append_new(sheets, json_pack("{s:s, s:s}", "id", w->sheets[k][0], "name",
-                                                    w->sheets[k][1]));
+            json_array_append_new(
+                sheets, json_pack("{s:s, s:s}", "id", w->sheets[k][0], "name", w->sheets[k][1]));
         for (int k = 0; k < 3 && w->datasources[k] >= 0; k++)
             json_array_append_new(ds, json_pack("{s:s, s:s}", "luid",
                                                 fx_datasources[w->datasources[k]].luid, "name",
@@ -771,8 +772,9 @@ static void control_pats(sb_state_t *st, const sb_request_t *req, const sb_route
     if (!name || !secret || !*name || !*secret || strlen(name) >= NAME_MAX_ ||
         strlen(secret) >= NAME_MAX_ || strlen(site) >= NAME_MAX_) {
         json_decref(doc);
-        control_fail(res, 400, "name and secret: strings of 1 to 127 characters; site: the "
-                               "site's contentUrl (\"\" the default site)");
+        control_fail(res, 400,
+                     "name and secret: strings of 1 to 127 characters; site: the "
+                     "site's contentUrl (\"\" the default site)");
         return;
     }
     if (!(s = site_of(st->tableau, site)) || !(p = calloc(1, sizeof(*p)))) {
@@ -826,8 +828,8 @@ static json_t *item_json(const sb_tableau_t *t, const item_t *it, int64_t now)
             json_array_append_new(jobs, job_json(j, now));
     return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", it->id, "kind", it->kind, "name",
                      it->name, "refreshes", (json_int_t)it->refreshes, "conflicts",
-                     (json_int_t)it->conflicts, "rate_limited", (json_int_t)t->rate_limited,
-                     "jobs", jobs);
+                     (json_int_t)it->conflicts, "rate_limited", (json_int_t)t->rate_limited, "jobs",
+                     jobs);
 }
 
 /* GET|POST /_sandbox/tableau/items: list; create {"kind", "name", behaviour} */
@@ -953,12 +955,10 @@ static bool match_control(const sb_request_t *req, sb_route_t *route)
                   control_items);
     if (n == 4 && strcmp(s[2], "items") == 0) {
         route->param[0] = s[3];
-        return on(req, route, SB_VENDOR_SANDBOX, "GET POST", "sandbox.tableau.item",
-                  control_item);
+        return on(req, route, SB_VENDOR_SANDBOX, "GET POST", "sandbox.tableau.item", control_item);
     }
     if (n == 3 && strcmp(s[2], "lineage-fixture") == 0)
-        return on(req, route, SB_VENDOR_SANDBOX, "GET", "sandbox.tableau.fixture",
-                  control_fixture);
+        return on(req, route, SB_VENDOR_SANDBOX, "GET", "sandbox.tableau.fixture", control_fixture);
     return false;
 }
 
@@ -998,8 +998,7 @@ bool sb_tableau_match(const sb_request_t *req, sb_route_t *route)
         }
         if (n == 7 && strcmp(s[6], "refresh") == 0) {
             route->param[2] = s[5];
-            return on(req, route, SB_VENDOR_TABLEAU, "POST", "tableau.refresh.post",
-                      refresh_post);
+            return on(req, route, SB_VENDOR_TABLEAU, "POST", "tableau.refresh.post", refresh_post);
         }
     }
     route->param[0] = route->param[1] = NULL;
