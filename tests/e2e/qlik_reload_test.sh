@@ -16,8 +16,8 @@ source "$(dirname "$0")/delayed_lib.sh"
 e2e_init qlik
 
 conns=$E2E_DIR/connectors.json
-# a sandbox minute of 0.6 s; 6 reload POSTs per 5-minute window (3 s)
-sandbox_start 600 --qlik-reload-posts 6
+# a sandbox minute of 0.6 s; 3 reload POSTs per 5-minute window (3 s)
+sandbox_start 600 --qlik-reload-posts 3
 log "sandbox at $SANDBOX_URL"
 export QLIK_KEY="qlik-key-$RANDOM$RANDOM"
 sandbox_post /_sandbox/qlik/api-keys "{\"key\": \"$QLIK_KEY\"}" >/dev/null
@@ -122,7 +122,7 @@ for a_ in "${burst[@]}"; do ids+=("$(reload "{\"app\": \"$a_\"}")"); done
 for t in "${ids[@]}"; do task_wait_state "$t" succeeded 90; done
 total=0
 for a_ in "${burst[@]}"; do total=$((total + $(posts "$a_"))); done
-check_eq "8 apps over a 6-a-window limit: 8 reloads, none doubled" "$total" 8
+check_eq "8 apps over a 3-a-window limit: 8 reloads, none doubled" "$total" 8
 check "some POSTs met 429" sql_is "SELECT count(*) >= 1 FROM task_events WHERE task_id IN ($(printf "'%s'," "${ids[@]}" | sed 's/,$//')) AND state = 'retrying' AND error->>'code' = 'rate_limited'" t
 window
 th=$(app Throttled '{"run_ms": 2000}')
