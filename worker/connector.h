@@ -133,5 +133,7 @@ extern const df_connector_ops_t df_connector_postgres;
 extern const df_connector_ops_t df_connector_tableau;
 /* Qlik Cloud: app reloads (connectors/qlik.c). */
 extern const df_connector_ops_t df_connector_qlik;
+/* Looker API 4.0: PDT rebuilds, datagroup triggers, lineage (connectors/looker.c). */
+extern const df_connector_ops_t df_connector_looker;
 
 #endif

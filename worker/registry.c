@@ -17,6 +17,7 @@
 static const df_connector_ops_t *const kinds[] = {
     &df_connector_noop,     &df_connector_google_sheets, &df_connector_powerbi,
     &df_connector_postgres, &df_connector_tableau,       &df_connector_qlik,
+    &df_connector_looker,
 };
 
 /* Each kind's retry defaults (docs/RETRIES.md): the platform's own advice
@@ -46,6 +47,9 @@ static const struct kind_retry {
      * Retry-After); a reload whose POST answer was lost is found, not
      * posted again. */
     { "qlik", { .all = { .base_ms = 1000, .cap_ms = 300000, .max_attempts = 8 } } },
+    /* Looker: 429 and 5xx are worth a few tries; a PDT build that failed
+     * is not retried (it fails the same way). */
+    { "looker", { .all = { .base_ms = 1000, .cap_ms = 120000, .max_attempts = 8 } } },
 };
 
 /* What lookups see: connector objects with resolved secrets, owned by the

@@ -11,6 +11,7 @@
 #include "google_oauth.h"
 #include "powerbi.h"
 #include "sheets.h"
+#include "looker.h"
 #include "qlik.h"
 #include "tableau.h"
 
@@ -286,6 +287,14 @@ static void vendor_answer(sb_vendor_t vendor, int status, sb_response_t *res)
         else
             sb_tableau_error(res, status, "400000", "Injected Fault", "Injected fault (status %d).",
                              status);
+        break;
+    case SB_VENDOR_LOOKER:
+        if (status == 429)
+            sb_looker_error(res, status, "Too many requests: the API rate limit was exceeded.");
+        else if (status >= 500)
+            sb_looker_error(res, status, "Internal server error (status %d).", status);
+        else
+            sb_looker_error(res, status, "Injected fault (status %d).", status);
         break;
     case SB_VENDOR_QLIK:
         if (status == 429)

@@ -53,6 +53,7 @@ typedef struct sb_google sb_google_t;
 typedef struct sb_sheets sb_sheets_t;
 typedef struct sb_tableau sb_tableau_t;
 typedef struct sb_qlik sb_qlik_t;
+typedef struct sb_looker sb_looker_t;
 
 typedef struct sb_state {
     pthread_mutex_t lock;
@@ -70,6 +71,7 @@ typedef struct sb_state {
     sb_sheets_t *sheets;
     sb_tableau_t *tableau;
     sb_qlik_t *qlik;
+    sb_looker_t *looker;
 } sb_state_t;
 
 /* New state for cfg, served at base_url (copied). NULL on allocation

@@ -20,6 +20,7 @@
 #include "powerbi.h"
 #include "sheets.h"
 #include "powerbi_refresh.h"
+#include "looker.h"
 #include "qlik.h"
 #include "tableau.h"
 #include "stats.h"
@@ -262,8 +263,9 @@ static void match_route(const sb_request_t *req, sb_route_t *route)
 {
     memset(route, 0, sizeof(*route));
     if (sb_pbi_refresh_match(req, route) || sb_tableau_match(req, route) ||
-        sb_qlik_match(req, route) || sb_control_match(req, route) || sb_powerbi_match(req, route) ||
-        sb_sheets_match(req, route) || sb_google_match(req, route) || sb_entra_match(req, route))
+        sb_qlik_match(req, route) || sb_looker_match(req, route) || sb_control_match(req, route) ||
+        sb_powerbi_match(req, route) || sb_sheets_match(req, route) ||
+        sb_google_match(req, route) || sb_entra_match(req, route))
         return;
     route->name = "unknown";
     route->vendor = SB_VENDOR_SANDBOX;

@@ -25,6 +25,7 @@ typedef enum sb_vendor {
     SB_VENDOR_SHEETS,
     SB_VENDOR_TABLEAU,
     SB_VENDOR_QLIK,
+    SB_VENDOR_LOOKER,
 } sb_vendor_t;
 
 #define SB_MAX_SEGMENTS 16

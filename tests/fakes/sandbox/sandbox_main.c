@@ -1,6 +1,6 @@
 /* datafleet-sandbox: one loopback HTTP server standing in for Microsoft
  * Entra + Power BI REST, Google OAuth2 + Sheets v4, Tableau REST + Metadata
- * API and Qlik Cloud reloads in tests, following
+ * API, Looker API 4.0 and Qlik Cloud reloads in tests, following
  * their published contracts (docs/SANDBOX.md). Its first stdout line is
  * {"listening":"http://127.0.0.1:PORT"}; logs are JSON lines on stderr;
  * SIGTERM/SIGINT stop it. */

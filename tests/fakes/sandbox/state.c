@@ -7,6 +7,7 @@
 #include "google_oauth.h"
 #include "powerbi.h"
 #include "powerbi_refresh.h"
+#include "looker.h"
 #include "qlik.h"
 #include "tableau.h"
 #include "sandbox.h"
@@ -37,10 +38,12 @@ sb_state_t *sb_state_new(const sb_config_t *cfg, const char *base_url)
     st->pbi_refresh = sb_pbi_refresh_new();
     st->tableau = sb_tableau_new();
     st->qlik = sb_qlik_new();
+    st->looker = sb_looker_new();
     st->google = sb_google_new();
     st->sheets = sb_sheets_new();
     if (!st->tokens || !st->faults || !st->stats || !st->entra || !st->powerbi ||
-        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau || !st->qlik) {
+        !st->pbi_refresh || !st->google || !st->sheets || !st->tableau || !st->qlik ||
+        !st->looker) {
         sb_state_destroy(st);
         return NULL;
     }
@@ -59,6 +62,7 @@ void sb_state_destroy(sb_state_t *st)
     sb_pbi_refresh_destroy(st->pbi_refresh);
     sb_tableau_destroy(st->tableau);
     sb_qlik_destroy(st->qlik);
+    sb_looker_destroy(st->looker);
     sb_google_destroy(st->google);
     sb_sheets_destroy(st->sheets);
     pthread_mutex_destroy(&st->lock);
@@ -75,6 +79,7 @@ void sb_state_reset(sb_state_t *st)
     sb_pbi_refresh_reset(st->pbi_refresh);
     sb_tableau_reset(st->tableau);
     sb_qlik_reset(st->qlik);
+    sb_looker_reset(st->looker);
     sb_google_reset(st->google);
     sb_sheets_reset(st->sheets);
 }

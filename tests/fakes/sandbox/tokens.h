@@ -14,6 +14,7 @@
 typedef enum sb_token_kind {
     SB_TOKEN_ENTRA = 1,   /* accepted by Power BI routes */
     SB_TOKEN_GOOGLE = 2,  /* accepted by Sheets routes */
+    SB_TOKEN_LOOKER = 4,  /* Looker API 4.0 access tokens */
     SB_TOKEN_TABLEAU = 3, /* X-Tableau-Auth credentials tokens (project: the site id) */
 } sb_token_kind_t;
 
