@@ -91,7 +91,8 @@ check_eq "one build after 5xx while polling" "$(starts flaky_pdt)" 1
 check "after retries (attempt $(task_col "$t" attempt))" test "$(task_col "$t" attempt)" -ge 2
 pdt killed_pdt '{"run_ms": 6000}'
 t=$(rebuild killed_pdt)
-wait_for "the build started" 30 test "$(starts killed_pdt)" = 1
+started_once() { [ "$(starts killed_pdt)" = 1 ]; }
+wait_for "the build started" 30 started_once
 victim=$(rcli HGET "df:task:$t" worker)
 case $victim in *w1*) kill -9 "$PID_w1" ;; *) kill -9 "$PID_w2" ;; esac
 log "killed the worker of task $t ($victim) mid-poll"
@@ -142,6 +143,19 @@ check_eq "wrong credentials: auth_failed" "$(task_col "$t" error_code)" auth_fai
 t=$(sub --type probe --connector lk --params '{}')
 task_wait_state "$t" succeeded 30
 check_eq "probe: the API user" "$(task_col "$t" "result->>'display_name'")" "datafleet API user"
+
+# ---- the sandbox's run_look / run_query / stop (Looker's contract) -----------------------------------
+lk_token=$(curl -sS -X POST "$SANDBOX_URL/api/4.0/login" --data-urlencode client_id=datafleet \
+    --data-urlencode "client_secret=$LOOKER_SECRET" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+lk_get() { curl -sS -H "Authorization: token $lk_token" "$SANDBOX_URL/api/4.0/$1"; }
+check_eq "run_look json" "$(lk_get looks/1/run/json | python3 -c 'import json, sys; r = json.load(sys.stdin); print(len(r), r[0]["orders.region"])')" "3 north"
+check_eq "run_look csv" "$(lk_get looks/2/run/csv | head -1)" "customers.region,customers.count"
+check_eq "run_query json (a query tile)" "$(lk_get queries/103/run/json | python3 -c 'import json, sys; print(json.load(sys.stdin)[2]["orders.count"])')" 30
+check_eq "an unsupported format: 400" "$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: token $lk_token" "$SANDBOX_URL/api/4.0/looks/1/run/xlsx")" 400
+pdt stopped_pdt '{"run_ms": 60000}'
+mid=$(lk_get derived_table/sales/stopped_pdt/start | python3 -c 'import json, sys; print(json.load(sys.stdin)["materialization_id"])')
+check_eq "stop ends the build" "$(lk_get "derived_table/$mid/stop" | python3 -c 'import json, sys; print(json.loads(json.load(sys.stdin)["resp_text"])["status"])')" error
+check_eq "without a token: 401" "$(curl -sS -o /dev/null -w '%{http_code}' "$SANDBOX_URL/api/4.0/looks/1/run/json")" 401
 
 # ---- lineage -----------------------------------------------------------------------------------------
 ns="looker://$(python3 -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).netloc)' "$SANDBOX_URL")"

@@ -109,7 +109,8 @@ check_eq "which polled the same refresh" "$(task_col "$t" "result->>'refresh_id'
 # ---- a worker killed mid-poll --------------------------------------------------------------
 kl=$(refreshable "Killed Model" '{"duration_ms": 6000}')
 t=$(refresh "{\"dataset\": \"$kl\", \"workspace\": \"$LAB\"}")
-wait_for "the refresh accepted" 30 test "$(posts "$kl")" = 1
+posted_once() { [ "$(posts "$kl")" = 1 ]; }
+wait_for "the refresh accepted" 30 posted_once
 victim=$(rcli HGET "df:task:$t" worker)
 case $victim in *w1*) kill -9 "$PID_w1" ;; *) kill -9 "$PID_w2" ;; esac
 log "killed the worker of task $t ($victim) mid-poll"

@@ -94,7 +94,8 @@ check_eq "one POST after 5xx while polling" "$(posts "$fl")" 1
 check "after retries (attempt $(task_col "$t" attempt))" test "$(task_col "$t" attempt)" -ge 2
 kl=$(app Killed '{"run_ms": 6000}')
 t=$(reload "{\"app\": \"$kl\"}")
-wait_for "the reload accepted" 30 test "$(posts "$kl")" = 1
+posted_once() { [ "$(posts "$kl")" = 1 ]; }
+wait_for "the reload accepted" 30 posted_once
 victim=$(rcli HGET "df:task:$t" worker)
 case $victim in *w1*) kill -9 "$PID_w1" ;; *) kill -9 "$PID_w2" ;; esac
 log "killed the worker of task $t ($victim) mid-poll"

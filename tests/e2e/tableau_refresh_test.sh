@@ -113,7 +113,8 @@ check "after a retry (attempt $(task_col "$t" attempt))" test "$(task_col "$t" a
 # ---- a worker killed mid-poll ------------------------------------------------------------------
 kl=$(item datasource "Killed Extract" '{"run_ms": 6000}')
 t=$(refresh "{\"datasource\": \"$kl\"}")
-wait_for "the refresh accepted" 30 test "$(posts "$kl")" = 1
+posted_once() { [ "$(posts "$kl")" = 1 ]; }
+wait_for "the refresh accepted" 30 posted_once
 victim=$(rcli HGET "df:task:$t" worker)
 case $victim in *w1*) kill -9 "$PID_w1" ;; *) kill -9 "$PID_w2" ;; esac
 log "killed the worker of task $t ($victim) mid-poll"

@@ -312,6 +312,100 @@ static void pdt_status(sb_state_t *st, const sb_request_t *req, const sb_route_t
     sb_looker_error(res, 404, "Not found");
 }
 
+/* GET /derived_table/{id}/stop: the build ends now, as failed ("stopped"). */
+static void pdt_stop(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
+                     sb_response_t *res)
+{
+    if (!authorize(st, req, res))
+        return;
+    for (build_t *b = st->looker->builds; b; b = b->next)
+        if (strcmp(b->id, route->param[0]) == 0) {
+            if (b->start_at < 0 || req->arrived_ms < b->end_at) {
+                if (b->start_at < 0)
+                    b->start_at = req->arrived_ms;
+                b->end_at = req->arrived_ms;
+                b->fail = true;
+                snprintf(b->message, sizeof(b->message), "The build was stopped.");
+            }
+            sb_res_json(res, 200, materialize(b, req->arrived_ms));
+            return;
+        }
+    sb_looker_error(res, 404, "Not found");
+}
+
+/* ---- running looks and queries ---- */
+
+/* The rows a look or query of model/view gives: a few fixed ones. */
+static void run_rows(const char *model, const char *view, const char *format, sb_response_t *res)
+{
+    static const char *const regions[] = { "north", "south", "east" };
+    json_t *rows = json_array();
+    char field[300];
+
+    if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0) {
+        json_decref(rows);
+        sb_looker_error(res, 400, "Unsupported result format '%s' (the sandbox runs json and csv)",
+                        format);
+        return;
+    }
+    snprintf(field, sizeof(field), "%s.count", view);
+    for (int i = 0; i < 3; i++) {
+        char key[300];
+        json_t *r = json_object();
+        snprintf(key, sizeof(key), "%s.region", view);
+        json_object_set_new(r, key, json_string(regions[i]));
+        json_object_set_new(r, field, json_integer(10 * (i + 1)));
+        json_array_append_new(rows, r);
+    }
+    (void)model;
+    if (strcmp(format, "json") == 0) {
+        sb_res_json(res, 200, rows);
+        return;
+    }
+    {
+        char text[1024];
+        int n = snprintf(text, sizeof(text), "%s.region,%s\n", view, field);
+        for (int i = 0; i < 3 && n > 0 && (size_t)n < sizeof(text); i++)
+            n += snprintf(text + n, sizeof(text) - (size_t)n, "%s,%d\n", regions[i], 10 * (i + 1));
+        json_decref(rows);
+        sb_res_json(res, 200, NULL);
+        res->body = strdup(text);
+        res->body_len = res->body ? strlen(text) : 0;
+        res->content_type = "text/csv";
+    }
+}
+
+/* GET /looks/{id}/run/{format} */
+static void look_run(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
+                     sb_response_t *res)
+{
+    if (!authorize(st, req, res))
+        return;
+    for (size_t i = 0; i < NELEM(fx_looks); i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%d", fx_looks[i].id);
+        if (strcmp(id, route->param[0]) == 0) {
+            run_rows(fx_looks[i].model, fx_looks[i].view, route->param[1], res);
+            return;
+        }
+    }
+    sb_looker_error(res, 404, "Not found");
+}
+
+/* GET /queries/{id}/run/{format}: query ids are the fixture's looks' ids
+ * (each look's query) plus 103, the query tile of dashboard 10. */
+static void query_run(sb_state_t *st, const sb_request_t *req, const sb_route_t *route,
+                      sb_response_t *res)
+{
+    if (!authorize(st, req, res))
+        return;
+    if (strcmp(route->param[0], "103") == 0) {
+        run_rows("sales", "orders", route->param[1], res);
+        return;
+    }
+    look_run(st, req, route, res);
+}
+
 /* ---- datagroups, models, looks, dashboards, user ---- */
 
 static json_t *datagroup_json(const datagroup_t *d)
@@ -686,6 +780,18 @@ bool sb_looker_match(const sb_request_t *req, sb_route_t *route)
     if (n == 3 && strcmp(s[0], "derived_table") == 0 && strcmp(s[2], "status") == 0) {
         route->param[0] = s[1];
         return on(req, route, SB_VENDOR_LOOKER, "GET", "looker.pdt.status", pdt_status);
+    }
+    if (n == 3 && strcmp(s[0], "derived_table") == 0 && strcmp(s[2], "stop") == 0) {
+        route->param[0] = s[1];
+        return on(req, route, SB_VENDOR_LOOKER, "GET", "looker.pdt.stop", pdt_stop);
+    }
+    if (n == 4 && (strcmp(s[0], "looks") == 0 || strcmp(s[0], "queries") == 0) &&
+        strcmp(s[2], "run") == 0) {
+        route->param[0] = s[1];
+        route->param[1] = s[3];
+        return strcmp(s[0], "looks") == 0
+                   ? on(req, route, SB_VENDOR_LOOKER, "GET", "looker.look.run", look_run)
+                   : on(req, route, SB_VENDOR_LOOKER, "GET", "looker.query.run", query_run);
     }
     if (n == 1 && strcmp(s[0], "datagroups") == 0)
         return on(req, route, SB_VENDOR_LOOKER, "GET", "looker.datagroups.get", datagroups_get);
