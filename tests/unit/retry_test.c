@@ -207,7 +207,7 @@ static void test_registry_policies(void)
     CHECK_INT(p.base_ms, 30000);
     df_retry_policy_resolve(df_registry_kind_retry("powerbi"), NULL, "export", &p);
     CHECK_INT(p.base_ms, 1000);
-    CHECK(df_registry_kind_retry("looker") == &df_retry_fallback);
+    CHECK(df_registry_kind_retry("databricks") == &df_retry_fallback);
 
     /* a cap below the base is refused, naming where */
     f = fopen(path, "w");
