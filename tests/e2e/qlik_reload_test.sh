@@ -16,8 +16,8 @@ source "$(dirname "$0")/delayed_lib.sh"
 e2e_init qlik
 
 conns=$E2E_DIR/connectors.json
-# a sandbox minute of 0.6 s; 3 reload POSTs per 5-minute window (3 s)
-sandbox_start 600 --qlik-reload-posts 3
+# a sandbox minute of 0.4 s; 3 reload POSTs per 5-minute window (2 s)
+sandbox_start 400 --qlik-reload-posts 3
 log "sandbox at $SANDBOX_URL"
 export QLIK_KEY="qlik-key-$RANDOM$RANDOM"
 sandbox_post /_sandbox/qlik/api-keys "{\"key\": \"$QLIK_KEY\"}" >/dev/null
@@ -50,7 +50,7 @@ reload() {
     sub --type refresh --connector qk --params "$params" "$@" --max-attempts 8
 }
 # wait out the POST window between blocks that post
-window() { sleep 3.2; }
+window() { sleep 2.2; }
 
 # ---- success, partial -------------------------------------------------------------------
 ok=$(app Sales '{"run_ms": 1200}')
