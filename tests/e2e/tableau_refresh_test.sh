@@ -8,11 +8,14 @@
 #   - 5xx on Query Job while polling, and a worker killed mid-poll: the same
 #     job is resumed (one POST);
 #   - a refresh already queued outside datafleet (409093) is adopted;
+#   - the Metadata API rejects a malformed query with GraphQL errors;
 #   - the deadline; 429 with Retry-After while polling (a durable retry);
+#   - the session expired mid-poll (401002): one sign-in again, same job;
 #   - a job that never starts fails after pending_timeout_ms;
 #   - bad params name the field; a wrong PAT fails as auth_failed;
-#   - the Metadata API lineage equals the sandbox's fixture exactly, in
-#     result.lineage and in lineage_nodes / lineage_edges.
+#   - the Metadata API lineage equals the sandbox's fixture exactly (nodes
+#     with their attributes, edges), in result.lineage and in
+#     lineage_nodes / lineage_edges.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/delayed_lib.sh"
 e2e_init tableau
@@ -131,6 +134,15 @@ token=$(curl -sS -X POST "$SANDBOX_URL/api/3.21/auth/signin" -H 'Content-Type: a
     python3 -c 'import json, sys; print(json.load(sys.stdin)["credentials"]["token"])')
 curl -sS -f -X POST "$SANDBOX_URL/api/3.21/sites/$site_id/datasources/$ad/refresh" -H "X-Tableau-Auth: $token" \
     -H 'Content-Type: application/json' -d '{}' >/dev/null
+gql() {
+    curl -sS -X POST "$SANDBOX_URL/api/metadata/graphql" -H "X-Tableau-Auth: $token" \
+        -H 'Content-Type: application/json' -d "$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1]}))' "$1")" |
+        python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print("errors" if d.get("errors") and d["errors"][0].get("message") and "data" not in d else sorted(d.get("data", {})))'
+}
+check_eq "the Metadata API answers a well-formed query" "$(gql 'query q { workbooks { luid name } }')" "['workbooks']"
+check_eq "a malformed GraphQL query gets GraphQL errors" "$(gql '{ workbooks { luid name }')" errors
 t=$(refresh "{\"datasource\": \"$ad\"}")
 task_wait_state "$t" succeeded 60
 check_eq "adopted the queued job" "$(task_col "$t" "result->>'adopted'")" true
@@ -154,6 +166,17 @@ check_eq "one POST refreshes" "$(posts "$th")" 1
 check_eq "a durable retry, rate_limited" "$(q "SELECT error->>'code' FROM task_events WHERE task_id = '$t' AND state = 'retrying'")" rate_limited
 check "waiting Tableau's Retry-After" sql_is \
     "SELECT (error->>'retry_after_ms')::int >= 5000 FROM task_events WHERE task_id = '$t' AND state = 'retrying'" t
+
+# ---- the session expired mid-poll: one sign-in again, the same job ---------------------------
+ex=$(item datasource "Expiring Extract" '{"run_ms": 2000}')
+before=$(signins)
+t=$(refresh "{\"datasource\": \"$ex\"}")
+ex_posted() { [ "$(posts "$ex")" = 1 ]; }
+wait_for "the refresh accepted" 30 ex_posted
+sandbox_post /_sandbox/tokens/expire '{}' >/dev/null
+task_wait_state "$t" succeeded 60
+check_eq "one POST refreshes after the session expired" "$(posts "$ex")" 1
+check_eq "401002 signed in again once" "$(($(signins) - before))" 1
 
 # ---- a job that never starts -----------------------------------------------------------------
 pe=$(item workbook "Queued Workbook" '{"queue_ms": -1}')
@@ -190,7 +213,7 @@ task_col "$t" "result->'lineage'" >"$E2E_DIR/lineage.json"
 cmp_graph=$(python3 - "$E2E_DIR/fixture.json" "$E2E_DIR/lineage.json" <<'PY'
 import json, sys
 want, got = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-key_n = lambda g: {(n["namespace"], n["name"], n["kind"]) for n in g["nodes"]}
+key_n = lambda g: {(n["namespace"], n["name"], n["kind"], json.dumps(n.get("attrs"), sort_keys=True)) for n in g["nodes"]}
 key_e = lambda g: {(e["from"]["namespace"], e["from"]["name"], e["to"]["namespace"], e["to"]["name"], e["kind"]) for e in g["edges"]}
 same = key_n(want) == key_n(got) and key_e(want) == key_e(got) and len(got["nodes"]) == len(want["nodes"]) and len(got["edges"]) == len(want["edges"])
 print("equal %d nodes %d edges" % (len(want["nodes"]), len(want["edges"])) if same else "differ")
@@ -214,4 +237,18 @@ PY
 )
 check_eq "lineage_nodes/lineage_edges equal the fixture" "$pg_graph" equal
 check_eq "table attributes kept" "$(q "SELECT attrs->>'database' || '.' || (attrs->>'schema') || '.' || (attrs->>'name') FROM lineage_nodes WHERE namespace = '$ns' AND kind = 'table' ORDER BY name LIMIT 1")" sales_dw.public.orders
+q "SELECT name, attrs FROM lineage_nodes WHERE namespace = '$ns'" >"$E2E_DIR/pg_attrs.txt"
+pg_attrs=$(python3 - "$E2E_DIR/fixture.json" "$E2E_DIR/pg_attrs.txt" <<'PY'
+import json, sys
+want = {n["name"]: n["attrs"] for n in json.load(open(sys.argv[1]))["nodes"]}
+got = {}
+for l in open(sys.argv[2]).read().splitlines():
+    if l:
+        name, attrs = l.split("|", 1)
+        got[name] = json.loads(attrs)
+bad = sorted(k for k in want if {a: v for a, v in got.get(k, {}).items() if a in want[k]} != want[k])
+print("equal" if not bad and set(got) == set(want) else "differ: %s" % bad)
+PY
+)
+check_eq "every node's attributes in lineage_nodes" "$pg_attrs" equal
 e2e_finish

@@ -26,9 +26,9 @@
  *   their upstream tables, workbooks with their sheets and upstream data
  *   sources) -> result.lineage in namespace tableau://<host>/<site>:
  *   tables/<luid> -> datasources/<luid> -> workbooks/<luid> (feeds), and
- *   workbooks/<luid> -> workbooks/<luid>/sheets/<id> (contains).
+ *   workbooks/<luid> -> workbooks/<luid>/sheets/<id> (contains); the
+ *   query and the reading of its answer are in tableau_api.c.
  * probe: sign in and read the site. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +39,7 @@
 #include "df_id.h"
 #include "df_log.h"
 #include "refresh_guard.h"
+#include "tableau_api.h"
 
 #define API_VERSION_DEF   "3.21"
 #define POLL_START_MS_DEF 5000
@@ -49,12 +50,6 @@
 #define NAME_MAX_         256
 #define LINEAGE_MAX_BYTES (900 * 1024)
 #define TABLEAU_PLATFORM  "tableau"
-
-static const char lineage_query[] =
-    "query datafleetLineage { "
-    "publishedDatasources { luid name upstreamTables { luid name fullName schema "
-    "database { name connectionType } } } "
-    "workbooks { luid name projectName sheets { id name } upstreamDatasources { luid name } } }";
 
 typedef struct tb {
     df_task_ctx_t *ctx;
@@ -96,18 +91,6 @@ static df_outcome_kind_t bad_config(df_outcome_t *out, const char *name, const c
     return out->kind;
 }
 
-static bool is_luid(const char *s)
-{
-    static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-    if (strlen(s) != sizeof(shape) - 1)
-        return false;
-    for (size_t i = 0; shape[i]; i++)
-        if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
 static int64_t cfg_int(const json_t *cfg, const char *key, int64_t def)
 {
     json_t *v = json_object_get(cfg, key);
@@ -118,23 +101,6 @@ static bool http_should_stop(void *opaque)
 {
     df_task_ctx_t *ctx = opaque;
     return ctx->should_stop(ctx) != DF_STOP_NONE;
-}
-
-/* Tableau's error document: "<code> <summary>: <detail>". */
-static void tableau_message(const df_http_response_t *resp, char *buf, size_t len)
-{
-    json_t *root = json_loadb(resp->body, resp->body_len, 0, NULL);
-    json_t *e = json_object_get(root, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *summary = json_string_value(json_object_get(e, "summary"));
-    const char *detail = json_string_value(json_object_get(e, "detail"));
-
-    if (code || detail)
-        snprintf(buf, len, "%s%s%s: %s", code ? code : "", code && summary ? " " : "",
-                 summary ? summary : "", detail ? detail : "");
-    else
-        df_http_vendor_message(resp->body, resp->body_len, buf, len);
-    json_decref(root);
 }
 
 static df_outcome_kind_t tb_open(tb_t *t, df_task_ctx_t *ctx, df_outcome_t *out)
@@ -267,7 +233,7 @@ static df_outcome_kind_t send(tb_t *t, const char *method, const char *url, cons
             continue;
         }
         if (t->resp.status == 429 || t->resp.status >= 500 || t->resp.status == 408) {
-            tableau_message(&t->resp, msg, sizeof(msg));
+            df_tableau_message(t->resp.body, t->resp.body_len, msg, sizeof(msg));
             df_outcome_set(out, DF_OUTCOME_RETRY,
                            t->resp.status == 429 ? "rate_limited" : "platform_unavailable",
                            "Tableau: %s %s: HTTP %ld: %s", method, shown, t->resp.status, msg);
@@ -275,7 +241,7 @@ static df_outcome_kind_t send(tb_t *t, const char *method, const char *url, cons
             return out->kind;
         }
         if (t->resp.status == 401) {
-            tableau_message(&t->resp, msg, sizeof(msg));
+            df_tableau_message(t->resp.body, t->resp.body_len, msg, sizeof(msg));
             return df_outcome_set(out, DF_OUTCOME_PERMANENT, "auth_failed",
                                   "Tableau: %s %s: HTTP 401: %s", method, shown, msg);
         }
@@ -288,7 +254,7 @@ static df_outcome_kind_t refused(tb_t *t, const char *what, df_outcome_t *out)
 {
     char msg[MESSAGE_MAX];
 
-    tableau_message(&t->resp, msg, sizeof(msg));
+    df_tableau_message(t->resp.body, t->resp.body_len, msg, sizeof(msg));
     return df_outcome_set(out, DF_OUTCOME_PERMANENT, "platform_rejected",
                           "Tableau: %s: HTTP %ld: %s", what, t->resp.status, msg);
 }
@@ -338,7 +304,7 @@ static df_outcome_kind_t resolve_item(tb_t *t, df_outcome_t *out)
     if (!*value || strlen(value) >= NAME_MAX_ || strpbrk(value, ",:"))
         return bad_param(out, key, "a LUID or a name of 1 to 255 characters without ',' or ':'");
     snprintf(t->kind, sizeof(t->kind), "%s", key);
-    if (is_luid(value)) {
+    if (df_tableau_is_luid(value)) {
         snprintf(t->item_id, sizeof(t->item_id), "%s", value);
         snprintf(t->item_name, sizeof(t->item_name), "%s", value);
         return DF_OUTCOME_OK;
@@ -370,7 +336,7 @@ static df_outcome_kind_t resolve_item(tb_t *t, df_outcome_t *out)
                  : "");
     snprintf(t->item_name, sizeof(t->item_name), "%s", value);
     json_decref(root);
-    if (!is_luid(t->item_id))
+    if (!df_tableau_is_luid(t->item_id))
         return df_outcome_set(out, DF_OUTCOME_PERMANENT, "platform_rejected",
                               "Tableau: the %s \"%s\" has no usable id", key, value);
     return DF_OUTCOME_OK;
@@ -420,7 +386,7 @@ static char *running_job_id(tb_t *t, df_outcome_t *out)
     char *found = NULL;
     size_t i;
 
-    if (is_luid(t->item_name)) { /* given by LUID: its name titles its jobs */
+    if (df_tableau_is_luid(t->item_name)) { /* given by LUID: its name titles its jobs */
         char rest[200];
         snprintf(rest, sizeof(rest), "%ss/%s", t->kind, t->item_id);
         site_url(t, url, sizeof(url), rest);
@@ -574,19 +540,6 @@ static json_t *result_of(const tb_t *t, const json_t *job, const json_t *j)
     return res;
 }
 
-/* finishCode as a number (Tableau's JSON renders it as a string): -1 when
- * the job has not finished. */
-static int finish_code(const json_t *j)
-{
-    json_t *v = json_object_get(j, "finishCode");
-
-    if (json_is_integer(v))
-        return (int)json_integer_value(v);
-    if (json_is_string(v) && *json_string_value(v))
-        return atoi(json_string_value(v));
-    return -1;
-}
-
 static df_outcome_kind_t poll(tb_t *t, df_outcome_t *out)
 {
     json_t *job = json_deep_copy(t->ctx->job), *root, *j, *notes_of;
@@ -629,7 +582,7 @@ static df_outcome_kind_t poll(tb_t *t, df_outcome_t *out)
     }
     root = body_json(t);
     j = json_object_get(root, "job");
-    code = finish_code(j);
+    code = df_tableau_finish_code(j);
     if (code < 0) {
         if (!json_object_get(j, "startedAt") &&
             df_refresh_pending_check(json_integer_value(json_object_get(job, "requested_at")),
@@ -695,63 +648,11 @@ static df_outcome_kind_t tb_refresh(df_task_ctx_t *ctx, df_outcome_t *out)
 
 /* ---- lineage ---- */
 
-typedef struct graph {
-    char ns[300];
-    json_t *nodes; /* name -> node */
-    json_t *edges; /* "from\nto" -> edge */
-} graph_t;
-
-static void g_node(graph_t *g, const char *name, const char *kind, json_t *attrs)
-{
-    if (!json_object_get(g->nodes, name))
-        json_object_set_new(g->nodes, name,
-                            json_pack("{s:s, s:s, s:s, s:o}", "namespace", g->ns, "name", name,
-                                      "kind", kind, "attrs", attrs ? attrs : json_object()));
-    else
-        json_decref(attrs);
-}
-
-static void g_edge(graph_t *g, const char *from, const char *to, const char *kind)
-{
-    char key[600];
-
-    snprintf(key, sizeof(key), "%s\n%s", from, to);
-    if (!json_object_get(g->edges, key))
-        json_object_set_new(g->edges, key,
-                            json_pack("{s:{s:s, s:s}, s:{s:s, s:s}, s:s}", "from", "namespace",
-                                      g->ns, "name", from, "to", "namespace", g->ns, "name", to,
-                                      "kind", kind));
-}
-
-static json_t *values(json_t *obj)
-{
-    json_t *arr = json_array(), *v;
-    const char *k;
-
-    json_object_foreach(obj, k, v) json_array_append(arr, v);
-    return arr;
-}
-
-static void namespace_of(const tb_t *t, char *ns, size_t len)
-{
-    const char *host = strstr(t->server, "://") + 3;
-    size_t hlen = strcspn(host, "/?#");
-    const char *at = memchr(host, '@', hlen);
-
-    if (at) {
-        hlen -= (size_t)(at + 1 - host);
-        host = at + 1;
-    }
-    snprintf(ns, len, "tableau://%.*s/%s", (int)(hlen < 200 ? hlen : 200), host, t->site);
-}
-
 static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
 {
     tb_t t;
-    json_t *body = NULL, *root = NULL, *data, *list, *x, *y;
-    char url[DF_HTTP_URL_MAX], name[300], name2[300], *text = NULL;
-    graph_t g = { .nodes = json_object(), .edges = json_object() };
-    size_t i, k;
+    json_t *body = NULL, *root = NULL, *graph = NULL, *errors;
+    char url[DF_HTTP_URL_MAX], ns[300], *text = NULL;
 
     if (tb_open(&t, ctx, out) != DF_OUTCOME_OK || ready(&t, out) != DF_OUTCOME_OK)
         goto done;
@@ -759,9 +660,9 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
         bad_param(out, "(any)", "no params (the whole site's lineage is read)");
         goto done;
     }
-    namespace_of(&t, g.ns, sizeof(g.ns));
+    df_tableau_namespace(t.server, t.server_len, t.site, ns, sizeof(ns));
     snprintf(url, sizeof(url), "%.*s/api/metadata/graphql", (int)t.server_len, t.server);
-    body = json_pack("{s:s}", "query", lineage_query);
+    body = json_pack("{s:s}", "query", df_tableau_lineage_query);
     text = json_dumps(body, JSON_COMPACT);
     if (send(&t, "POST", url, text, out) != DF_OUTCOME_OK)
         goto done;
@@ -770,75 +671,21 @@ static df_outcome_kind_t tb_lineage(df_task_ctx_t *ctx, df_outcome_t *out)
         goto done;
     }
     root = body_json(&t);
-    if (json_array_size(json_object_get(root, "errors")) > 0) {
-        const char *m = json_string_value(
-            json_object_get(json_array_get(json_object_get(root, "errors"), 0), "message"));
+    errors = json_object_get(root, "errors");
+    if (json_array_size(errors) > 0) {
+        const char *m = json_string_value(json_object_get(json_array_get(errors, 0), "message"));
         df_outcome_set(out, DF_OUTCOME_PERMANENT, "lineage_failed", "Tableau Metadata API: %.300s",
                        m ? m : "an error without a message");
         goto done;
     }
-    data = json_object_get(root, "data");
-    list = json_object_get(data, "publishedDatasources");
-    json_array_foreach(list, i, x)
-    {
-        const char *ds = json_string_value(json_object_get(x, "luid"));
-        if (!ds)
-            continue;
-        snprintf(name, sizeof(name), "datasources/%s", ds);
-        g_node(&g, name, "datasource",
-               json_pack("{s:s?}", "name", json_string_value(json_object_get(x, "name"))));
-        json_array_foreach(json_object_get(x, "upstreamTables"), k, y)
-        {
-            const char *tl = json_string_value(json_object_get(y, "luid"));
-            json_t *db = json_object_get(y, "database");
-            if (!tl)
-                continue;
-            snprintf(name2, sizeof(name2), "tables/%s", tl);
-            g_node(&g, name2, "table",
-                   json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "name",
-                             json_string_value(json_object_get(y, "name")), "full_name",
-                             json_string_value(json_object_get(y, "fullName")), "schema",
-                             json_string_value(json_object_get(y, "schema")), "database",
-                             json_string_value(json_object_get(db, "name")), "connection_type",
-                             json_string_value(json_object_get(db, "connectionType"))));
-            g_edge(&g, name2, name, "feeds");
-        }
+    if (!(graph = df_tableau_lineage_graph(json_object_get(root, "data"), ns))) {
+        df_outcome_set(out, DF_OUTCOME_RETRY, "nomem",
+                       "Tableau: out of memory building the lineage graph");
+        goto done;
     }
-    list = json_object_get(data, "workbooks");
-    json_array_foreach(list, i, x)
-    {
-        const char *wb = json_string_value(json_object_get(x, "luid"));
-        if (!wb)
-            continue;
-        snprintf(name, sizeof(name), "workbooks/%s", wb);
-        g_node(&g, name, "workbook",
-               json_pack("{s:s?, s:s?}", "name", json_string_value(json_object_get(x, "name")),
-                         "project", json_string_value(json_object_get(x, "projectName"))));
-        json_array_foreach(json_object_get(x, "upstreamDatasources"), k, y)
-        {
-            const char *ds = json_string_value(json_object_get(y, "luid"));
-            if (!ds)
-                continue;
-            snprintf(name2, sizeof(name2), "datasources/%s", ds);
-            g_node(&g, name2, "datasource",
-                   json_pack("{s:s?}", "name", json_string_value(json_object_get(y, "name"))));
-            g_edge(&g, name2, name, "feeds");
-        }
-        json_array_foreach(json_object_get(x, "sheets"), k, y)
-        {
-            const char *sh = json_string_value(json_object_get(y, "id"));
-            if (!sh)
-                continue;
-            snprintf(name2, sizeof(name2), "workbooks/%s/sheets/%s", wb, sh);
-            g_node(&g, name2, "sheet",
-                   json_pack("{s:s?}", "name", json_string_value(json_object_get(y, "name"))));
-            g_edge(&g, name, name2, "contains");
-        }
-    }
-    out->result =
-        json_pack("{s:{s:o, s:o}, s:I, s:I}", "lineage", "nodes", values(g.nodes), "edges",
-                  values(g.edges), "nodes", (json_int_t)json_object_size(g.nodes), "edges",
-                  (json_int_t)json_object_size(g.edges));
+    out->result = json_pack("{s:O, s:I, s:I}", "lineage", graph, "nodes",
+                            (json_int_t)json_array_size(json_object_get(graph, "nodes")), "edges",
+                            (json_int_t)json_array_size(json_object_get(graph, "edges")));
     {
         char *dump = json_dumps(out->result, JSON_COMPACT);
         size_t n = dump ? strlen(dump) : 0;
@@ -858,8 +705,7 @@ done:
     free(text);
     json_decref(body);
     json_decref(root);
-    json_decref(g.nodes);
-    json_decref(g.edges);
+    json_decref(graph);
     tb_close(&t);
     return out->kind;
 }

@@ -680,9 +680,12 @@ static void graphql(sb_state_t *st, const sb_request_t *req, const sb_route_t *r
 
 /* ---- control ---- */
 
-static json_t *node(const char *ns, const char *name, const char *kind)
+/* A node; attrs is stolen (the attributes the connector reads from the
+ * Metadata API's answer). */
+static json_t *node(const char *ns, const char *name, const char *kind, json_t *attrs)
 {
-    return json_pack("{s:s, s:s, s:s}", "namespace", ns, "name", name, "kind", kind);
+    return json_pack("{s:s, s:s, s:s, s:o}", "namespace", ns, "name", name, "kind", kind, "attrs",
+                     attrs);
 }
 
 static json_t *edge(const char *ns, const char *from, const char *to, const char *kind)
@@ -706,11 +709,19 @@ static void control_fixture(sb_state_t *st, const sb_request_t *req, const sb_ro
         ns = strdup("tableau://sandbox/");
     for (size_t i = 0; i < NELEM(fx_tables); i++) {
         snprintf(a, sizeof(a), "tables/%s", fx_tables[i].luid);
-        json_array_append_new(nodes, node(ns, a, "table"));
+        const fx_table_t *tb = &fx_tables[i];
+        char full[200];
+        snprintf(full, sizeof(full), "[%s].[%s]", tb->schema, tb->name);
+        json_array_append_new(
+            nodes,
+            node(ns, a, "table",
+                 json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", tb->name, "full_name", full,
+                           "schema", tb->schema, "database", tb->db, "connection_type", tb->type)));
     }
     for (size_t i = 0; i < NELEM(fx_datasources); i++) {
         snprintf(b, sizeof(b), "datasources/%s", fx_datasources[i].luid);
-        json_array_append_new(nodes, node(ns, b, "datasource"));
+        json_array_append_new(
+            nodes, node(ns, b, "datasource", json_pack("{s:s}", "name", fx_datasources[i].name)));
         for (int k = 0; k < 3 && fx_datasources[i].tables[k] >= 0; k++) {
             snprintf(a, sizeof(a), "tables/%s", fx_tables[fx_datasources[i].tables[k]].luid);
             json_array_append_new(edges, edge(ns, a, b, "feeds"));
@@ -719,14 +730,17 @@ static void control_fixture(sb_state_t *st, const sb_request_t *req, const sb_ro
     for (size_t i = 0; i < NELEM(fx_workbooks); i++) {
         const fx_workbook_t *w = &fx_workbooks[i];
         snprintf(b, sizeof(b), "workbooks/%s", w->luid);
-        json_array_append_new(nodes, node(ns, b, "workbook"));
+        json_array_append_new(
+            nodes, node(ns, b, "workbook",
+                        json_pack("{s:s, s:s}", "name", w->name, "project", w->project)));
         for (int k = 0; k < 3 && w->datasources[k] >= 0; k++) {
             snprintf(a, sizeof(a), "datasources/%s", fx_datasources[w->datasources[k]].luid);
             json_array_append_new(edges, edge(ns, a, b, "feeds"));
         }
         for (int k = 0; k < 3 && w->sheets[k][0]; k++) {
             snprintf(a, sizeof(a), "workbooks/%s/sheets/%s", w->luid, w->sheets[k][0]);
-            json_array_append_new(nodes, node(ns, a, "sheet"));
+            json_array_append_new(
+                nodes, node(ns, a, "sheet", json_pack("{s:s}", "name", w->sheets[k][1])));
             json_array_append_new(edges, edge(ns, b, a, "contains"));
         }
     }
