@@ -189,18 +189,24 @@ static int64_t next_delay(const qk_t *q)
     return df_refresh_poll_delay(&q->cadence, q->ctx->polls, -1, df_now_ms(), q->ctx->deadline_ms);
 }
 
-static void job_save(qk_t *q, const json_t *job, bool owner, int64_t ttl_ms)
+/* Save job in the task (and, for the owner, in the lock). Returns whether
+ * the task's copy was saved: a retry resumes from that one. */
+static bool job_save(qk_t *q, const json_t *job, bool owner, int64_t ttl_ms)
 {
     df_error_t err;
+    bool saved = true;
 
     df_error_init(&err);
-    if (df_task_ctx_job_put(q->ctx, job, &err) != DF_OK)
+    if (df_task_ctx_job_put(q->ctx, job, &err) != DF_OK) {
+        saved = false;
         df_warn("task %s: Qlik reload of app %s not saved yet: %s", q->ctx->task_id, q->app_id,
                 err.message);
+    }
     df_error_init(&err);
     if (owner && df_refresh_guard_set_job(q->ctx, q->target, job, ttl_ms, &err) != DF_OK)
         df_warn("task %s: Qlik reload of app %s not stored in its lock: %s", q->ctx->task_id,
                 q->app_id, err.message);
+    return saved;
 }
 
 static void guard_release(qk_t *q)
@@ -323,8 +329,15 @@ static df_outcome_kind_t start(qk_t *q, df_outcome_t *out)
                     "partial", q->partial, "requested_at", (json_int_t)requested_at, "before",
                     json_is_string(newest) ? newest : json_null());
     json_decref(root);
-    /* saved before the POST: from here a retry looks for the reload */
-    job_save(q, job, true, df_refresh_guard_ttl(q->cadence.start_ms));
+    /* saved before the POST: from here a retry looks for the reload. Not
+     * saved, a lost answer would be POSTed again: no POST then. */
+    if (!job_save(q, job, true, df_refresh_guard_ttl(q->cadence.start_ms))) {
+        json_decref(job);
+        return df_outcome_set(out, DF_OUTCOME_RETRY, "job_not_saved",
+                              "Qlik: the reload of app %s not requested: its job could not be "
+                              "saved first",
+                              q->app_id);
+    }
     return post(q, job, out);
 }
 
