@@ -53,12 +53,13 @@ static void test_since_without_baseline(void)
 {
     const char *ids[] = { "r3", "r2", "r1" };
     const int at[] = { 5, 2, -100 };
-    json_t *data = listing(ids, at, 3);
+    json_t *data = listing(ids, at, 3), *empty = json_array();
 
     /* a job saved without a baseline: the creation time alone */
     CHECK_STR(df_qlik_reload_since(data, NULL, false, T0 + DF_QLIK_SKEW_MS), "r2");
     CHECK(df_qlik_reload_since(data, NULL, false, T0 + DF_QLIK_SKEW_MS + 6000) == NULL);
-    CHECK(df_qlik_reload_since(json_array(), "r1", true, T0) == NULL);
+    CHECK(df_qlik_reload_since(empty, "r1", true, T0) == NULL);
+    json_decref(empty);
     CHECK(df_qlik_reload_since(NULL, "r1", true, T0) == NULL);
     json_decref(data);
 }
