@@ -2,7 +2,8 @@
 # qlik refresh (app reload) and probe tasks against the sandbox's Qlik Cloud
 # Reloads API (tests/fakes/specs/qlik-reloads.md), polled through the
 # scheduler, two workers:
-#   - a reload succeeds (one POST), partial passed through;
+#   - a reload succeeds (one POST), partial passed through; a reload asked
+#     for right after it ended POSTs again (the ended one is not adopted);
 #   - a failed reload fails the task with the end of Qlik's script log;
 #   - two tasks on one app make ONE reload (coalesced_into);
 #   - 5xx while polling and a worker killed mid-poll: the same reload;
@@ -63,6 +64,13 @@ check "polled through the scheduler" sql_is \
     "SELECT count(*) >= 1 FROM task_events WHERE task_id = '$t' AND state = 'queued' AND worker = 'datafleet-scheduler'" t
 check_eq "the lock is released" "$(rcli EXISTS "df:refresh:qlik:app:$ok")" 0
 check_eq "the API key is in no event" "$(q "SELECT count(*) FROM task_events WHERE (coalesce(error::text, '') || coalesce(result::text, '')) LIKE '%$QLIK_KEY%'")" 0
+# the app's reload just ended: a new task must reload again, not take the
+# ended reload for its own (its data may predate the task)
+t2=$(reload "{\"app\": \"$ok\"}")
+task_wait_state "$t2" succeeded 60
+check_eq "a reload right after another: a second POST, not adopted" \
+    "$(posts "$ok")/$(task_col "$t2" "result->>'adopted'")" "2/"
+check "its own reload" test "$(task_col "$t2" "result->>'reload_id'")" != "$(task_col "$t" "result->>'reload_id'")"
 
 # ---- failure with the script log -------------------------------------------------------------
 bad=$(app Broken '{"run_ms": 400, "fail": true, "log": "Error: Field not found - <Amount>"}')

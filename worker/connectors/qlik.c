@@ -4,15 +4,20 @@
  * refresh: an app reload, as a polled platform operation (DF_OUTCOME_POLL)
  * guarded so the fleet runs one reload per app (worker/refresh_guard.h,
  * target "qlik:app:<appId>"; a second task joins it: coalesced_into).
- *   start  the job {"app_id", "requested_at"} is saved (task and lock)
- *          BEFORE POST /api/v1/reloads, because the POST is not idempotent:
- *          a job without a reload id means "a POST may have been made".
- *          201 -> the reload id is saved too; then polls.
+ *   start  the app's newest reload is read first (GET /api/v1/reloads?
+ *          appId=...&limit=1: the baseline, "before"); the job {"app_id",
+ *          "requested_at", "before"} is saved (task and lock) BEFORE
+ *          POST /api/v1/reloads, because the POST is not idempotent: a job
+ *          without a reload id means "a POST may have been made".
+ *          201 -> the reload id is saved too; then polls. A reload that
+ *          ended before the request is never taken for this one: the data
+ *          it read may predate the request.
  *   resume a job without a reload id (the POST's answer was lost, a 429 or
- *          5xx, a killed worker): the app's newest reload created since
- *          requested_at (GET /api/v1/reloads?appId=...) is adopted; only
- *          when there is none does the owner POST again. A task that
- *          joined never POSTs: it waits for the owner's reload id.
+ *          5xx, a killed worker): the first reload of the app listed above
+ *          the baseline and created since requested_at is adopted
+ *          (df_qlik_reload_since); only when there is none does the owner
+ *          POST again. A task that joined never POSTs: it waits for the
+ *          owner's reload id.
  *   poll   GET /api/v1/reloads/{id}: QUEUED -> pending (pending_timeout_ms,
  *          then refresh_pending_timeout), RELOADING / CANCELING -> polls
  *          on, SUCCEEDED -> succeeded, FAILED -> refresh_failed with the end
@@ -30,14 +35,15 @@
 #include "df_http.h"
 #include "df_id.h"
 #include "df_log.h"
+#include "qlik_reloads.h"
 #include "refresh_guard.h"
 
 #define POLL_START_MS_DEF 5000
 #define POLL_CAP_MS_DEF   60000
 #define WAIT_POLL_MS      1000
-#define START_SKEW_MS     60000 /* clocks of Qlik and the worker may differ */
 #define MESSAGE_MAX       400
 #define LOG_TAIL          300
+#define LIST_LIMIT        "20"
 #define APP_ID_MAX        64
 
 typedef struct qk {
@@ -81,23 +87,6 @@ static bool http_should_stop(void *opaque)
 {
     df_task_ctx_t *ctx = opaque;
     return ctx->should_stop(ctx) != DF_STOP_NONE;
-}
-
-/* Qlik's {"errors": [{"code", "title", "detail"}]} -> "code title: detail". */
-static void qlik_message(const df_http_response_t *resp, char *buf, size_t len)
-{
-    json_t *root = json_loadb(resp->body, resp->body_len, 0, NULL);
-    json_t *e = json_array_get(json_object_get(root, "errors"), 0);
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *title = json_string_value(json_object_get(e, "title"));
-    const char *detail = json_string_value(json_object_get(e, "detail"));
-
-    if (code || title)
-        snprintf(buf, len, "%s%s%s%s%s", code ? code : "", code && title ? " " : "",
-                 title ? title : "", detail ? ": " : "", detail ? detail : "");
-    else
-        df_http_vendor_message(resp->body, resp->body_len, buf, len);
-    json_decref(root);
 }
 
 static bool is_app_id(const char *s)
@@ -180,7 +169,7 @@ static df_outcome_kind_t send(qk_t *q, const char *method, const char *path, con
                               "platform_unavailable", "Qlik: %s", err.message);
     if (q->resp.status >= 200 && q->resp.status < 300)
         return DF_OUTCOME_OK;
-    qlik_message(&q->resp, msg, sizeof(msg));
+    df_qlik_error_message(q->resp.body, q->resp.body_len, msg, sizeof(msg));
     if (q->resp.status == 429 || q->resp.status >= 500 || q->resp.status == 408) {
         df_outcome_set(out, DF_OUTCOME_RETRY,
                        q->resp.status == 429 ? "rate_limited" : "platform_unavailable",
@@ -200,18 +189,24 @@ static int64_t next_delay(const qk_t *q)
     return df_refresh_poll_delay(&q->cadence, q->ctx->polls, -1, df_now_ms(), q->ctx->deadline_ms);
 }
 
-static void job_save(qk_t *q, const json_t *job, bool owner, int64_t ttl_ms)
+/* Save job in the task (and, for the owner, in the lock). Returns whether
+ * the task's copy was saved: a retry resumes from that one. */
+static bool job_save(qk_t *q, const json_t *job, bool owner, int64_t ttl_ms)
 {
     df_error_t err;
+    bool saved = true;
 
     df_error_init(&err);
-    if (df_task_ctx_job_put(q->ctx, job, &err) != DF_OK)
+    if (df_task_ctx_job_put(q->ctx, job, &err) != DF_OK) {
+        saved = false;
         df_warn("task %s: Qlik reload of app %s not saved yet: %s", q->ctx->task_id, q->app_id,
                 err.message);
+    }
     df_error_init(&err);
     if (owner && df_refresh_guard_set_job(q->ctx, q->target, job, ttl_ms, &err) != DF_OK)
         df_warn("task %s: Qlik reload of app %s not stored in its lock: %s", q->ctx->task_id,
                 q->app_id, err.message);
+    return saved;
 }
 
 static void guard_release(qk_t *q)
@@ -224,56 +219,51 @@ static void guard_release(qk_t *q)
                 q->target, err.message);
 }
 
-/* The app's newest reload created at or after since_ms (a new string), or
- * NULL: none (out OK) or the listing failed (out set). */
-static char *find_reload(qk_t *q, int64_t since_ms, df_outcome_t *out)
+/* GET the app's reloads (newest first, no logs, at most limit): the
+ * parsed answer (caller frees), or NULL with out set. */
+static json_t *list_reloads(qk_t *q, const char *limit, df_outcome_t *out)
 {
     char path[200];
-    json_t *root, *r;
-    char *found = NULL;
-    size_t i;
+    json_t *root;
 
-    snprintf(path, sizeof(path), "/api/v1/reloads?appId=%s&limit=10&log=false", q->app_id);
+    snprintf(path, sizeof(path), "/api/v1/reloads?appId=%s&limit=%s&log=false", q->app_id, limit);
     if (send(q, "GET", path, NULL, out) != DF_OUTCOME_OK)
         return NULL;
     root = json_loadb(q->resp.body, q->resp.body_len, 0, NULL);
-    json_array_foreach(json_object_get(root, "data"), i, r)
-    {
-        int64_t created = 0;
-        const char *id = json_string_value(json_object_get(r, "id"));
-        if (id && df_time_parse(json_string_value(json_object_get(r, "creationTime")), &created) &&
-            created >= since_ms - START_SKEW_MS) {
-            found = strdup(id);
-            break;
-        }
+    if (!json_is_array(json_object_get(root, "data"))) {
+        json_decref(root);
+        df_outcome_set(out, DF_OUTCOME_RETRY, "platform_rejected",
+                       "Qlik: the reloads of app %s listed without a data array", q->app_id);
+        return NULL;
     }
+    return root;
+}
+
+/* The reload a POST of job made (a new string), or NULL: none (out OK) or
+ * the listing failed (out set). */
+static char *find_reload(qk_t *q, const json_t *job, df_outcome_t *out)
+{
+    json_t *root = list_reloads(q, LIST_LIMIT, out), *before = json_object_get(job, "before");
+    const char *id;
+    char *found;
+
+    if (!root)
+        return NULL;
+    id = df_qlik_reload_since(json_object_get(root, "data"), json_string_value(before),
+                              before != NULL,
+                              json_integer_value(json_object_get(job, "requested_at")));
+    found = id ? strdup(id) : NULL;
     json_decref(root);
     return found;
 }
 
-/* The owner's job has no reload id: adopt the reload a POST made, or POST. */
-static df_outcome_kind_t post_or_adopt(qk_t *q, json_t *job, df_outcome_t *out)
+/* The owner POSTs the reload of job (owned; saved already) and polls it. */
+static df_outcome_kind_t post(qk_t *q, json_t *job, df_outcome_t *out)
 {
-    int64_t requested = json_integer_value(json_object_get(job, "requested_at"));
-    char body[200], *id;
+    char body[200];
     json_t *root;
     const char *rid;
 
-    if ((id = find_reload(q, requested, out))) {
-        df_info("task %s: Qlik reload %s of app %s found: polling it", q->ctx->task_id, id,
-                q->app_id);
-        json_object_set_new(job, "reload_id", json_string(id));
-        json_object_set_new(job, "adopted", json_true());
-        free(id);
-        job_save(q, job, true, df_refresh_guard_ttl(next_delay(q)));
-        return df_outcome_poll(out, job, next_delay(q));
-    }
-    if (out->kind != DF_OUTCOME_OK) {
-        if (out->kind != DF_OUTCOME_RETRY)
-            guard_release(q);
-        json_decref(job);
-        return out->kind;
-    }
     snprintf(body, sizeof(body), "{\"appId\":\"%s\",\"partial\":%s}", q->app_id,
              json_is_true(json_object_get(job, "partial")) ? "true" : "false");
     if (send(q, "POST", "/api/v1/reloads", body, out) != DF_OUTCOME_OK) {
@@ -296,6 +286,59 @@ static df_outcome_kind_t post_or_adopt(qk_t *q, json_t *job, df_outcome_t *out)
     df_info("task %s: Qlik queued reload %s of app %s", q->ctx->task_id,
             json_string_value(json_object_get(job, "reload_id")), q->app_id);
     return df_outcome_poll(out, job, next_delay(q));
+}
+
+/* The owner's job has no reload id although a POST may have been made:
+ * adopt the reload it made, or POST. job: owned. */
+static df_outcome_kind_t post_or_adopt(qk_t *q, json_t *job, df_outcome_t *out)
+{
+    char *id;
+
+    if ((id = find_reload(q, job, out))) {
+        df_info("task %s: Qlik reload %s of app %s found: polling it", q->ctx->task_id, id,
+                q->app_id);
+        json_object_set_new(job, "reload_id", json_string(id));
+        json_object_set_new(job, "adopted", json_true());
+        free(id);
+        job_save(q, job, true, df_refresh_guard_ttl(next_delay(q)));
+        return df_outcome_poll(out, job, next_delay(q));
+    }
+    if (out->kind != DF_OUTCOME_OK) {
+        if (out->kind != DF_OUTCOME_RETRY)
+            guard_release(q);
+        json_decref(job);
+        return out->kind;
+    }
+    return post(q, job, out);
+}
+
+/* A new reload: the app's newest reload (the baseline a lost POST's reload
+ * is found above), the job saved, then the POST. */
+static df_outcome_kind_t start(qk_t *q, df_outcome_t *out)
+{
+    int64_t requested_at = df_now_ms();
+    json_t *root = list_reloads(q, "1", out), *job, *newest;
+
+    if (!root) {
+        if (out->kind != DF_OUTCOME_RETRY)
+            guard_release(q);
+        return out->kind;
+    }
+    newest = json_object_get(json_array_get(json_object_get(root, "data"), 0), "id");
+    job = json_pack("{s:s, s:s, s:b, s:I, s:O}", "app_id", q->app_id, "target", q->target,
+                    "partial", q->partial, "requested_at", (json_int_t)requested_at, "before",
+                    json_is_string(newest) ? newest : json_null());
+    json_decref(root);
+    /* saved before the POST: from here a retry looks for the reload. Not
+     * saved, a lost answer would be POSTed again: no POST then. */
+    if (!job_save(q, job, true, df_refresh_guard_ttl(q->cadence.start_ms))) {
+        json_decref(job);
+        return df_outcome_set(out, DF_OUTCOME_RETRY, "job_not_saved",
+                              "Qlik: the reload of app %s not requested: its job could not be "
+                              "saved first",
+                              q->app_id);
+    }
+    return post(q, job, out);
 }
 
 static df_outcome_kind_t begin(qk_t *q, df_outcome_t *out)
@@ -330,11 +373,13 @@ static df_outcome_kind_t begin(qk_t *q, df_outcome_t *out)
         kind = df_outcome_poll(out, job, WAIT_POLL_MS);
         break;
     default:
-        job = claim.job
-                  ? json_deep_copy(claim.job)
-                  : json_pack("{s:s, s:s, s:b, s:I}", "app_id", q->app_id, "target", q->target,
-                              "partial", q->partial, "requested_at", (json_int_t)df_now_ms());
-        /* saved before the POST: from here a retry looks for the reload */
+        if (!claim.job) {
+            kind = start(q, out);
+            break;
+        }
+        /* this task owned the app already (a retry, a worker that died):
+         * its stored job goes on */
+        job = json_deep_copy(claim.job);
         job_save(q, job, true, df_refresh_guard_ttl(q->cadence.start_ms));
         kind = json_object_get(job, "reload_id") ? df_outcome_poll(out, job, WAIT_POLL_MS)
                                                  : post_or_adopt(q, job, out);
@@ -361,28 +406,6 @@ static json_t *result_of(const qk_t *q, const json_t *job, const json_t *r)
     if (json_is_true(json_object_get(job, "adopted")))
         json_object_set_new(res, "adopted", json_true());
     return res;
-}
-
-/* The last LOG_TAIL bytes of the script log, lines joined with " | ". */
-static void log_tail(const char *log, char *buf, size_t len)
-{
-    size_t n = log ? strlen(log) : 0, o = 0;
-    const char *p;
-
-    while (n > 0 && (log[n - 1] == '\n' || log[n - 1] == '\r'))
-        n--;
-    p = n > LOG_TAIL ? log + n - LOG_TAIL : log;
-    for (; p && p < log + n && o + 4 < len; p++) {
-        if (*p == '\n') {
-            memcpy(buf + o, " | ", 3);
-            o += 3;
-        } else if ((unsigned char)*p >= 0x20) {
-            buf[o++] = *p;
-        }
-    }
-    buf[o] = '\0';
-    if (!o)
-        snprintf(buf, len, "no script log given");
 }
 
 static df_outcome_kind_t poll(qk_t *q, df_outcome_t *out)
@@ -439,7 +462,8 @@ static df_outcome_kind_t poll(qk_t *q, df_outcome_t *out)
     if (strcmp(status, "SUCCEEDED") == 0) {
         out->kind = DF_OUTCOME_OK;
     } else {
-        log_tail(json_string_value(json_object_get(root, "log")), tail, sizeof(tail));
+        df_qlik_log_tail(json_string_value(json_object_get(root, "log")), LOG_TAIL, tail,
+                         sizeof(tail));
         df_outcome_set(out, DF_OUTCOME_PERMANENT,
                        strcmp(status, "CANCELED") == 0         ? "refresh_cancelled"
                        : strcmp(status, "EXCEEDED_LIMIT") == 0 ? "refresh_exceeded_limit"
