@@ -308,7 +308,7 @@ static df_code_t setup(df_http_t *http, const df_http_request_t *req, const char
         SET(CURLOPT_FOLLOWLOCATION, 1L);
         SET(CURLOPT_MAXREDIRS, 5L);
     }
-    if (http->should_stop) {
+    if (http->should_stop && !req->once) { /* a once call is never abandoned midway */
         SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
         SET(CURLOPT_XFERINFODATA, x);
         SET(CURLOPT_NOPROGRESS, 0L);

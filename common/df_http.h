@@ -83,7 +83,11 @@ typedef struct df_http_request {
      * push, a refresh or reload start). libcurl sends a request again, once,
      * when the reused connection it went out on turns out closed, although
      * the server may have acted on it: such calls go out on a new
-     * connection, where libcurl never re-sends. */
+     * connection, where libcurl never re-sends. Nor is such a call
+     * abandoned midway when should_stop says stop (a cancel, a deadline):
+     * it runs to its answer (within its timeout), which says whether it
+     * happened, so a cancelled export's count matches what the platform
+     * holds. */
     bool once;
 } df_http_request_t;
 
