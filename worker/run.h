@@ -20,7 +20,7 @@
 typedef struct runner {
     df_runtime_t *rt;
     df_redis_t *redis;
-    int64_t redis_failed_ms; /* last failure, to pace reconnects and logs */
+    int64_t redis_warned_ms; /* last warning of a Redis failure (one each 5 s at most) */
     uint64_t rng;            /* backoff jitter (df_retry_random) */
 } runner_t;
 

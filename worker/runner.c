@@ -49,9 +49,10 @@ df_redis_t *df_run_redis(runner_t *r)
     r->redis = df_redis_new(r->rt->cfg->common.redis_url, 2000, 5000, &err);
     if (!r->redis) {
         int64_t now = df_mono_ms();
-        if (now - r->redis_failed_ms > 5000)
+        if (r->redis_warned_ms == 0 || now - r->redis_warned_ms > 5000) {
             df_warn("Redis unreachable: %s", err.message);
-        r->redis_failed_ms = now;
+            r->redis_warned_ms = now;
+        }
     }
     return r->redis;
 }
@@ -61,9 +62,10 @@ df_redis_t *df_run_redis(runner_t *r)
 static void redis_failed(runner_t *r, const df_error_t *err)
 {
     int64_t now = df_mono_ms();
-    if (now - r->redis_failed_ms > 5000)
+    if (r->redis_warned_ms == 0 || now - r->redis_warned_ms > 5000) {
         df_warn("Redis call failed: %s (retrying)", err->message);
-    r->redis_failed_ms = now;
+        r->redis_warned_ms = now;
+    }
     sleep_ms(200);
 }
 

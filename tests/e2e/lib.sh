@@ -14,6 +14,8 @@ E2E_BIN=${DF_BUILD_DIR:-$E2E_SRC/build/dev}
 E2E_PIDS=()
 E2E_PASSED=0
 E2E_FAILED=0
+E2E_FAILURES=() # what failed, printed again last (after the logs' tails)
+E2E_ABORT=""    # the command that stopped the test (set -e), if one did
 
 : "${DATAFLEET_KAFKA_BROKERS:?is not set: run the e2e tier through tests/run}"
 : "${DATAFLEET_REDIS_URL:?is not set: run the e2e tier through tests/run}"
@@ -38,6 +40,7 @@ e2e_init() {
     psql -q -v ON_ERROR_STOP=1 "$E2E_ADMIN_URL" -c "CREATE DATABASE $E2E_DB" >/dev/null
     export DATAFLEET_DATABASE_URL="${E2E_ADMIN_URL%/*}/$E2E_DB"
     trap e2e_cleanup EXIT
+    trap 'E2E_ABORT="line $LINENO: $BASH_COMMAND (exit $?)"' ERR
     trap 'exit 130' INT TERM
     log "test $E2E_NAME: prefix $DATAFLEET_TOPIC_PREFIX, database $E2E_DB, logs $E2E_DIR"
 }
@@ -59,6 +62,10 @@ e2e_cleanup() {
             echo "---- last lines of $f"
             tail -n 15 "$f"
         done
+        # Last, so that a cut output still says why the test failed.
+        echo "---- $E2E_NAME failed: $E2E_PASSED passed, $E2E_FAILED failed"
+        [ -z "$E2E_ABORT" ] || echo "stopped by a failed command at $E2E_ABORT"
+        for f in "${E2E_FAILURES[@]}"; do echo "FAILED: $f"; done
     fi
     exit "$rc"
 }
@@ -88,6 +95,14 @@ start_recorder() {
     "$E2E_BIN/datafleet-scheduler" --roles recorder --batch-wait 50ms run >>"$E2E_DIR/$id.log" 2>&1 &
     E2E_PIDS+=("$!")
     eval "PID_${id//-/_}=$!"
+}
+
+# stack_ctl ARGS...: deploy/local/stack on the suite's private stack (the
+# tests that stop and start a part of it run alone: RUN_SERIAL), logging to
+# stack.log; no package checks.
+stack_ctl() {
+    : "${DATAFLEET_HOME:?is not set: run through tests/run (the test stops and starts a part of the stack)}"
+    DATAFLEET_SKIP_DEPS=1 "$E2E_SRC/deploy/local/stack" "$@" >>"$E2E_DIR/stack.log" 2>&1
 }
 
 # q SQL: one value from the test's database.
@@ -126,6 +141,7 @@ wait_for() {
     until "$@"; do
         if [ "$SECONDS" -ge "$end" ]; then
             log "timed out after ${timeout}s waiting for: $what"
+            E2E_FAILURES+=("timed out after ${timeout}s waiting for: $what")
             return 1
         fi
         sleep 0.5
@@ -144,6 +160,7 @@ check() {
         log "ok: $what"
     else
         E2E_FAILED=$((E2E_FAILED + 1))
+        E2E_FAILURES+=("$what")
         log "FAILED: $what"
     fi
 }
@@ -155,6 +172,7 @@ check_eq() {
         log "ok: $1 ($2)"
     else
         E2E_FAILED=$((E2E_FAILED + 1))
+        E2E_FAILURES+=("$1: got '$2', expected '$3'")
         log "FAILED: $1: got '$2', expected '$3'"
     fi
 }

@@ -14,11 +14,11 @@ submit_ndjson "$E2E_DIR/tasks.ndjson" &
 submitter=$!
 wait_for "some history written" 60 sql_is "SELECT count(*) > 0 FROM tasks" t
 log "stopping PostgreSQL for 20 s"
-"$E2E_SRC/deploy/local/stack" down postgres >>"$E2E_DIR/stack.log" 2>&1
+check "PostgreSQL stopped" stack_ctl down postgres
 sleep 20
-"$E2E_SRC/deploy/local/stack" up postgres >>"$E2E_DIR/stack.log" 2>&1
+check "PostgreSQL started again" stack_ctl up postgres
 log "PostgreSQL is back"
-wait "$submitter"
+check "every task submitted" wait "$submitter"
 
 wait_for "every task recorded succeeded" 180 \
     sql_is "SELECT count(*) FROM tasks WHERE state = 'succeeded'" "$N"

@@ -14,10 +14,10 @@ submit_ndjson "$E2E_DIR/tasks.ndjson" &
 submitter=$!
 wait_for "load under way" 60 sql_is "SELECT count(*) > 100 FROM tasks WHERE state = 'succeeded'" t
 log "restarting Redis empty"
-"$E2E_SRC/deploy/local/stack" down redis >>"$E2E_DIR/stack.log" 2>&1
+check "Redis stopped" stack_ctl down redis
 sleep 2
-"$E2E_SRC/deploy/local/stack" up redis >>"$E2E_DIR/stack.log" 2>&1
-wait "$submitter"
+check "Redis started again (empty)" stack_ctl up redis
+check "every task submitted" wait "$submitter"
 
 wait_for "every task terminal in PostgreSQL" 180 \
     sql_is "SELECT count(*) FROM tasks WHERE state IN ('succeeded','failed','dead','cancelled')" "$N"
