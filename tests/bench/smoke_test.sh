@@ -7,7 +7,7 @@ set -euo pipefail
 cd "${DF_SOURCE_DIR:-$(dirname "$0")/../..}"
 : "${DATAFLEET_KAFKA_BROKERS:?is not set: run through tests/run}"
 passed=0; failed=0
-for bench in throughput keyed export schedules; do
+for bench in throughput keyed export schedules scale; do
     if tests/bench/$bench --quick --stack env; then
         passed=$((passed + 1))
     else

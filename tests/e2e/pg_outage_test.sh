@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PostgreSQL stopped for 20 s under load (f): the recorder holds its batch,
+# PostgreSQL stopped for 10 s under load (f): the recorder holds its batch,
 # reconnects, and afterwards `tasks` and `task_events` are complete.
 source "$(dirname "$0")/lib.sh"
 e2e_init pgdown
@@ -13,9 +13,9 @@ noop_tasks "$N" '{"sleep_ms":[0,20]}' >"$E2E_DIR/tasks.ndjson"
 submit_ndjson "$E2E_DIR/tasks.ndjson" &
 submitter=$!
 wait_for "some history written" 60 sql_is "SELECT count(*) > 0 FROM tasks" t
-log "stopping PostgreSQL for 20 s"
+log "stopping PostgreSQL for 10 s"
 check "PostgreSQL stopped" stack_ctl down postgres
-sleep 20
+sleep 10
 check "PostgreSQL started again" stack_ctl up postgres
 log "PostgreSQL is back"
 check "every task submitted" wait "$submitter"
