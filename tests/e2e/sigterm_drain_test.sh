@@ -23,6 +23,11 @@ check "w1 said it stopped" grep -q "worker stopped" "$E2E_DIR/w1.log"
 wait_for "every task terminal" 180 \
     sql_is "SELECT count(*) FROM tasks WHERE state IN ('succeeded','failed','dead','cancelled')" "$N"
 check_eq "all succeeded" "$(q "SELECT count(*) FROM tasks WHERE state = 'succeeded'")" "$N"
+if [ "$(q "SELECT count(*) FROM tasks WHERE state <> 'succeeded'")" != 0 ]; then
+    log "tasks not succeeded, and their events:"
+    q "SELECT t.task_id, t.state, t.attempt, t.worker, t.error_code, t.error_message FROM tasks t WHERE t.state <> 'succeeded'"
+    q "SELECT e.task_id, e.state, e.attempt, e.worker, e.at, e.error FROM task_events e JOIN tasks t USING (task_id) WHERE t.state <> 'succeeded' ORDER BY e.task_id, e.at"
+fi
 check_eq "none left running in PostgreSQL" "$(q "SELECT count(*) FROM tasks WHERE state = 'running'")" 0
 check_eq "none left running in Redis" "$(redis_count_state running "$E2E_DIR/tasks.ndjson.ids")" 0
 check_eq "none succeeded twice" \
