@@ -413,6 +413,13 @@ void df_dispatch_stop_all(df_dispatch_t *d, int reason, bool sticky)
     pthread_mutex_unlock(&d->lock);
 }
 
+void df_dispatch_stop_new(df_dispatch_t *d, int reason)
+{
+    pthread_mutex_lock(&d->lock);
+    d->sticky_stop = reason;
+    pthread_mutex_unlock(&d->lock);
+}
+
 int df_dispatch_stop_reason(df_dispatch_t *d)
 {
     int r;

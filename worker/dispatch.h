@@ -88,7 +88,10 @@ size_t df_dispatch_running(df_dispatch_t *d);
 /* Set stop = reason on every running slot (and remember it for slots that
  * start later when sticky is true). */
 void df_dispatch_stop_all(df_dispatch_t *d, int reason, bool sticky);
-/* The sticky stop reason set by _stop_all, or 0. */
+/* Remember reason for the slots that start from now on; the running ones
+ * go on untouched (a drain: no new starts, in-flight tasks finish). */
+void df_dispatch_stop_new(df_dispatch_t *d, int reason);
+/* The sticky stop reason set by _stop_all or _stop_new, or 0. */
 int df_dispatch_stop_reason(df_dispatch_t *d);
 
 /* For runners: slot now holds its lease (slot->token set); heartbeats

@@ -298,9 +298,11 @@ static void drain(df_runtime_t *rt, loop_state_t *ls)
     pause_all(rt);
     df_info("stopping: %zu task(s) running, %lld ms to finish", df_dispatch_running(rt->dispatch),
             (long long)rt->cfg->grace_ms);
-    /* New starts are refused from now on: queued slots are handed back. */
-    df_dispatch_stop_all(rt->dispatch, DF_STOP_HANDBACK, true);
-    df_dispatch_stop_all(rt->dispatch, DF_STOP_NONE, false); /* running ones go on */
+    /* New starts are refused from now on: queued slots are handed back.
+     * The running ones go on, their stop flag untouched: a flag set and
+     * cleared again here could be seen in between by a connector, which
+     * would end its task as cancelled. */
+    df_dispatch_stop_new(rt->dispatch, DF_STOP_HANDBACK);
     while (df_dispatch_running(rt->dispatch) > 0 && df_mono_ms() < grace_end) {
         for (size_t i = 0; i < rt->nconsumers; i++) {
             rd_kafka_message_t *msg;

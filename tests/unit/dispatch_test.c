@@ -161,6 +161,29 @@ static void test_sticky_stop_reaches_later_starts(void)
     df_dispatch_destroy(d); /* frees the unfinished slot and its message */
 }
 
+/* A drain refuses new starts and leaves the running slots alone. */
+static void test_stop_new_leaves_running_slots(void)
+{
+    df_dispatch_t *d = df_dispatch_new(on_store, NULL, free_fake);
+    df_slot_t *running, *later;
+
+    add(d, 0, 1, NULL);
+    add(d, 1, 2, NULL);
+    running = df_dispatch_next(d, 10);
+    CHECK(running != NULL);
+    snprintf(running->task_id, sizeof(running->task_id), "t-running");
+    df_dispatch_leased(d, running);
+    df_dispatch_stop_new(d, 2);
+    CHECK_INT(running->stop, 0);
+    CHECK_INT(df_dispatch_stop_reason(d), 2);
+    later = df_dispatch_next(d, 10);
+    CHECK(later != NULL && later->stop == 2);
+    df_dispatch_stop_task(d, "t-running", 3); /* a cancel still reaches it */
+    CHECK_INT(running->stop, 3);
+    df_dispatch_close(d);
+    df_dispatch_destroy(d);
+}
+
 int main(void)
 {
     RUN(test_same_key_runs_in_order_one_at_a_time);
@@ -168,5 +191,6 @@ int main(void)
     RUN(test_done_before_finished_and_no_key);
     RUN(test_revoked_partition_drops_unstarted_and_stores_nothing);
     RUN(test_sticky_stop_reaches_later_starts);
+    RUN(test_stop_new_leaves_running_slots);
     return df_test_done();
 }
