@@ -14,7 +14,7 @@ E2E_BIN=${DF_BUILD_DIR:-$E2E_SRC/build/dev}
 E2E_PIDS=()
 E2E_PASSED=0
 E2E_FAILED=0
-E2E_FAILURES=() # what failed, printed again last (after the logs' tails)
+E2E_FAILURES=() # failed checks and timeouts, printed again last (after the logs' tails)
 E2E_ABORT=""    # the command that stopped the test (set -e), if one did
 
 : "${DATAFLEET_KAFKA_BROKERS:?is not set: run the e2e tier through tests/run}"
@@ -65,7 +65,7 @@ e2e_cleanup() {
         # Last, so that a cut output still says why the test failed.
         echo "---- $E2E_NAME failed: $E2E_PASSED passed, $E2E_FAILED failed"
         [ -z "$E2E_ABORT" ] || echo "stopped by a failed command at $E2E_ABORT"
-        for f in "${E2E_FAILURES[@]}"; do echo "FAILED: $f"; done
+        for f in "${E2E_FAILURES[@]}"; do echo "$f"; done
     fi
     exit "$rc"
 }
@@ -160,7 +160,7 @@ check() {
         log "ok: $what"
     else
         E2E_FAILED=$((E2E_FAILED + 1))
-        E2E_FAILURES+=("$what")
+        E2E_FAILURES+=("FAILED: $what")
         log "FAILED: $what"
     fi
 }
@@ -172,7 +172,7 @@ check_eq() {
         log "ok: $1 ($2)"
     else
         E2E_FAILED=$((E2E_FAILED + 1))
-        E2E_FAILURES+=("$1: got '$2', expected '$3'")
+        E2E_FAILURES+=("FAILED: $1: got '$2', expected '$3'")
         log "FAILED: $1: got '$2', expected '$3'"
     fi
 }

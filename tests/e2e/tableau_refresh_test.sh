@@ -128,7 +128,9 @@ case $victim in *w1*) start_worker w1 --concurrency 2 --inline-retry-max 300ms -
 wait_assigned w1 w2
 
 # ---- a refresh already queued outside datafleet: adopted -------------------------------------
-ad=$(item datasource "Busy Extract" '{"run_ms": 2500}')
+# The outside job runs long enough to still be queued or running when the
+# task asks, however slow the machine (the task then waits for it to end).
+ad=$(item datasource "Busy Extract" '{"run_ms": 6000}')
 token=$(curl -sS -X POST "$SANDBOX_URL/api/3.21/auth/signin" -H 'Content-Type: application/json' \
     -d "{\"credentials\": {\"personalAccessTokenName\": \"datafleet\", \"personalAccessTokenSecret\": \"$TB_SECRET\", \"site\": {\"contentUrl\": \"acme\"}}}" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["credentials"]["token"])')
@@ -141,9 +143,9 @@ gql() {
 d = json.load(sys.stdin)
 print("errors" if d.get("errors") and d["errors"][0].get("message") and "data" not in d else sorted(d.get("data", {})))'
 }
+t=$(refresh "{\"datasource\": \"$ad\"}")
 check_eq "the Metadata API answers a well-formed query" "$(gql 'query q { workbooks { luid name } }')" "['workbooks']"
 check_eq "a malformed GraphQL query gets GraphQL errors" "$(gql '{ workbooks { luid name }')" errors
-t=$(refresh "{\"datasource\": \"$ad\"}")
 task_wait_state "$t" succeeded 60
 check_eq "adopted the queued job" "$(task_col "$t" "result->>'adopted'")" true
 check_eq "no second job (409093 seen once)" "$(seen "$ad" 'str(d["refreshes"]) + "/" + str(d["conflicts"])')" 1/1
